@@ -1,0 +1,203 @@
+package config
+
+import (
+	"net/netip"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestStrings(t *testing.T) {
+	tests := []struct {
+		desc string
+		got  string
+		want string
+	}{
+		{"position", Pos{"a.conf", 3, 7}.String(), "a.conf:3:7"},
+		{"position without a file", Pos{Line: 3, Col: 7}.String(), "3:7"},
+		{"error diagnostic", Diagnostic{Pos: Pos{"a.conf", 1, 2}, Msg: "bad"}.String(), "a.conf:1:2: bad"},
+		{"warning diagnostic", Diagnostic{Pos: Pos{"a.conf", 1, 2}, Msg: "odd", Warning: true}.String(), "a.conf:1:2: warning: odd"},
+		{"error with two diagnostics", (&Error{Diags: []Diagnostic{
+			{Pos: Pos{"a.conf", 1, 2}, Msg: "bad"},
+			{Pos: Pos{"a.conf", 3, 4}, Msg: "worse"},
+		}}).Error(), "a.conf:1:2: bad\na.conf:3:4: worse"},
+	}
+	for _, tc := range tests {
+		if tc.got != tc.want {
+			t.Errorf("%s: got %q, want %q", tc.desc, tc.got, tc.want)
+		}
+	}
+}
+
+// TestStockLVSNAT checks that keepalived's own LVS-NAT example loads with
+// only "accepted but not acted on" warnings, and what it loads to.
+func TestStockLVSNAT(t *testing.T) {
+	spec, err := ParseFile(filepath.Join("testdata", "lvs_nat.conf"))
+	if err != nil {
+		t.Fatalf("ParseFile: %v", err)
+	}
+	if len(spec.Warnings) == 0 {
+		t.Errorf("no warnings, want one per keyword xvs does not act on")
+	}
+	for _, w := range spec.Warnings {
+		if !w.Warning || !strings.HasSuffix(w.Msg, "is accepted but not acted on yet") {
+			t.Errorf("unexpected diagnostic %v", w)
+		}
+	}
+	if len(spec.VirtualServers) != 1 {
+		t.Fatalf("got %d virtual servers, want 1", len(spec.VirtualServers))
+	}
+	vs := spec.VirtualServers[0]
+	want := VirtualServer{
+		Pos:                Pos{filepath.Join("testdata", "lvs_nat.conf"), 61, 1},
+		Addr:               netip.MustParseAddr("198.18.0.100"),
+		Port:               80,
+		Protocol:           "TCP",
+		Scheduler:          "rr",
+		Kind:               "NAT",
+		DelayLoop:          6 * time.Second,
+		PersistenceTimeout: 50 * time.Second,
+		Reals: []RealServer{
+			{Pos: Pos{filepath.Join("testdata", "lvs_nat.conf"), 68, 5}, Addr: netip.MustParseAddr("198.19.0.11"), Port: 80, Weight: 1},
+			{Pos: Pos{filepath.Join("testdata", "lvs_nat.conf"), 75, 5}, Addr: netip.MustParseAddr("198.19.0.12"), Port: 80, Weight: 2},
+		},
+	}
+	if !reflect.DeepEqual(vs, want) {
+		t.Errorf("virtual server\n got: %+v\nwant: %+v", vs, want)
+	}
+	if spec.Global.RouterID != "LVS_DEVEL" {
+		t.Errorf("RouterID = %q", spec.Global.RouterID)
+	}
+	if n := len(spec.VRRPInstances); n != 2 {
+		t.Fatalf("got %d VRRP instances, want 2", n)
+	}
+	vi := spec.VRRPInstances[0]
+	if vi.Name != "VI_1" || vi.State != "MASTER" || vi.Interface != "eth0" || vi.VirtualRouterID != 51 || vi.Priority != 150 {
+		t.Errorf("VI_1 = %+v", vi)
+	}
+	wantVIP := VirtualIP{Pos: Pos{filepath.Join("testdata", "lvs_nat.conf"), 40, 9}, Prefix: netip.MustParsePrefix("198.18.0.100/24"), Dev: "eth0", Label: "eth0:1"}
+	if len(vi.VirtualIPs) != 1 || vi.VirtualIPs[0] != wantVIP {
+		t.Errorf("VI_1 virtual IPs = %+v, want %+v", vi.VirtualIPs, wantVIP)
+	}
+}
+
+func TestValues(t *testing.T) {
+	tests := []struct {
+		desc string
+		src  string
+		get  func(*Spec) any
+		want any
+	}{
+		{
+			desc: "delay_loop with decimals",
+			src:  "virtual_server 198.18.0.1 80 {\n delay_loop 0.25\n}",
+			get:  func(s *Spec) any { return s.VirtualServers[0].DelayLoop },
+			want: 250 * time.Millisecond,
+		},
+		{
+			desc: "delay_loop with nine decimals",
+			src:  "virtual_server 198.18.0.1 80 {\n delay_loop 2.000000001\n}",
+			get:  func(s *Spec) any { return s.VirtualServers[0].DelayLoop },
+			want: 2*time.Second + time.Nanosecond,
+		},
+		{
+			desc: "persistence_timeout without a value",
+			src:  "virtual_server 198.18.0.1 80 {\n persistence_timeout\n}",
+			get:  func(s *Spec) any { return s.VirtualServers[0].PersistenceTimeout },
+			want: 360 * time.Second,
+		},
+		{
+			desc: "the last of a repeated setting wins",
+			src:  "virtual_server 198.18.0.1 80 {\n lb_algo rr\n lb_algo LC\n}",
+			get:  func(s *Spec) any { return s.VirtualServers[0].Scheduler },
+			want: "lc",
+		},
+		{
+			desc: "the same address and port with another protocol is another virtual server",
+			src:  "virtual_server 198.18.0.1 80 {\n}\nvirtual_server 198.18.0.1 80 {\n protocol UDP\n}",
+			get:  func(s *Spec) any { return len(s.VirtualServers) },
+			want: 2,
+		},
+		{
+			desc: "a real server without a port uses the virtual server's",
+			src:  "virtual_server 198.18.0.1 443 {\n real_server 198.18.0.2\n}",
+			get:  func(s *Spec) any { return s.VirtualServers[0].Reals[0].Port },
+			want: uint16(443),
+		},
+		{
+			desc: "braces and comment characters in quotes are text",
+			src:  "global_defs {\n router_id \"a{b}#c!d\"\n}",
+			get:  func(s *Spec) any { return s.Global.RouterID },
+			want: "a{b}#c!d",
+		},
+		{
+			desc: "comments end words",
+			src:  "global_defs {\n router_id lb1#comment }\n}",
+			get:  func(s *Spec) any { return s.Global.RouterID },
+			want: "lb1",
+		},
+		{
+			desc: "later global_defs settings replace earlier ones",
+			src:  "global_defs {\n router_id a\n}\nglobal_defs {\n router_id b\n}",
+			get:  func(s *Spec) any { return s.Global },
+			want: Global{RouterID: "b", Pos: Pos{"t.conf", 1, 1}},
+		},
+		{
+			desc: "an IPv6 virtual IP without a length is a /128",
+			src:  "vrrp_instance V {\n virtual_router_id 3\n virtual_ipaddress {\n  ::ffff:198.18.0.7\n }\n}",
+			get:  func(s *Spec) any { return s.VRRPInstances[0].VirtualIPs[0].Prefix },
+			want: netip.MustParsePrefix("::ffff:198.18.0.7/128"),
+		},
+		{
+			desc: "a byte order mark is skipped",
+			src:  "\uFEFFglobal_defs {\n router_id bom\n}",
+			get:  func(s *Spec) any { return s.Global },
+			want: Global{RouterID: "bom", Pos: Pos{"t.conf", 1, 1}},
+		},
+		{
+			desc: "CRLF line ends",
+			src:  "xvs {\r\n queues 8\r\n wan_interface eth0\r\n}\r\n",
+			get:  func(s *Spec) any { return s.XVS },
+			want: XVS{WANInterface: "eth0", Queues: 8, Pos: Pos{"t.conf", 1, 1}},
+		},
+		{
+			desc: "virtual_server fwmark is accepted but not acted on",
+			src:  "virtual_server fwmark 1 {\n real_server 198.18.0.2 80\n}",
+			get:  func(s *Spec) any { return [2]any{len(s.VirtualServers), s.Warnings[0].String()} },
+			want: [2]any{0, `t.conf:1:1: warning: keyword "virtual_server fwmark" is accepted but not acted on yet`},
+		},
+		{
+			desc: "an unknown virtual_ipaddress option skips the rest of its line",
+			src:  "vrrp_instance V {\n virtual_router_id 3\n virtual_ipaddress {\n  198.18.0.7 frob x dev eth0\n }\n}",
+			get:  func(s *Spec) any { return [2]any{s.VRRPInstances[0].VirtualIPs[0].Dev, s.Warnings[0].String()} },
+			want: [2]any{"", `t.conf:4:14: warning: unknown keyword "frob"`},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.desc, func(t *testing.T) {
+			spec, err := Parse("t.conf", []byte(tc.src))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if got := tc.get(spec); !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("got %#v, want %#v", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestDeterministic(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "*.conf"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no testdata: %v", err)
+	}
+	for _, f := range files {
+		a, errA := ParseFile(f)
+		b, errB := ParseFile(f)
+		if !reflect.DeepEqual(a, b) || !reflect.DeepEqual(errA, errB) {
+			t.Errorf("%s: two parses differ", f)
+		}
+	}
+}

@@ -1,0 +1,143 @@
+package config
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"testing"
+)
+
+// mapFS is an in-memory fileSystem, so that fuzzed include patterns never
+// touch the real file system.
+type mapFS map[string][]byte
+
+func (m mapFS) ReadFile(name string) ([]byte, error) {
+	data, ok := m[filepath.Clean(name)]
+	if !ok {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	return data, nil
+}
+
+func (m mapFS) Glob(pattern string) ([]string, error) {
+	if _, err := filepath.Match(pattern, ""); err != nil {
+		return nil, err
+	}
+	var names []string
+	for name := range m {
+		if ok, _ := filepath.Match(pattern, name); ok {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	return names, nil
+}
+
+// fuzzFS holds the testdata files and a file that includes itself.
+func fuzzFS(f *testing.F) mapFS {
+	m := mapFS{
+		filepath.Join("testdata", "loop.conf"):  []byte("include loop.conf\n"),
+		filepath.Join("testdata", "reals.conf"): []byte("real_server 198.18.1.1 80 {\n weight 2\n}\n"),
+	}
+	files, err := filepath.Glob(filepath.Join("testdata", "*.conf"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, name := range files {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		m[name] = data
+		f.Add(data)
+	}
+	return m
+}
+
+func FuzzParse(f *testing.F) {
+	fsys := fuzzFS(f)
+	for _, seed := range []string{
+		"include loop.conf\n",
+		"virtual_server 198.18.0.1 80 {\n include reals.conf\n}\n",
+		"include *.conf\n",
+		"virtual_server 198.18.0.1 80 {\n real_server 198.18.0.2 80 { weight x }\n",
+		"}\n{\n\"unterminated\n",
+		"vrrp_instance V { virtual_router_id 1\n virtual_ipaddress { 198.18.0.1/24 dev eth0 label eth0:1 brd\n } }\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		name := filepath.Join("testdata", "fuzz.conf")
+		spec, err := parse(name, src, fsys)
+		check(t, spec, err)
+		// The same input gives the same result.
+		spec2, err2 := parse(name, src, fsys)
+		if !reflect.DeepEqual(spec, spec2) || !reflect.DeepEqual(err, err2) {
+			t.Fatalf("two parses of the same input differ")
+		}
+	})
+}
+
+// check verifies what Parse promises about its results.
+func check(t *testing.T, spec *Spec, err error) {
+	t.Helper()
+	validPos := func(what string, d Diagnostic) {
+		if d.Pos.Line < 1 || d.Pos.Col < 1 || d.Pos.File == "" {
+			t.Fatalf("%s with a bad position: %#v", what, d)
+		}
+	}
+	if err != nil {
+		if spec != nil {
+			t.Fatalf("Spec returned with an error")
+		}
+		var perr *Error
+		if !errors.As(err, &perr) {
+			t.Fatalf("error is %T, want *Error", err)
+		}
+		if len(perr.Diags) == 0 || len(perr.Diags) > maxErrors+1 {
+			t.Fatalf("%d diagnostics in the error", len(perr.Diags))
+		}
+		for _, d := range perr.Diags {
+			validPos("error", d)
+			if d.Warning || d.Msg == "" {
+				t.Fatalf("bad error diagnostic %#v", d)
+			}
+		}
+		for _, d := range perr.Warnings {
+			validPos("warning", d)
+		}
+		return
+	}
+	if spec == nil {
+		t.Fatalf("nil Spec without an error")
+	}
+	for _, d := range spec.Warnings {
+		validPos("warning", d)
+		if !d.Warning {
+			t.Fatalf("warning not marked as one: %#v", d)
+		}
+	}
+	for _, vs := range spec.VirtualServers {
+		if !vs.Addr.IsValid() || vs.Port == 0 || (vs.Protocol != "TCP" && vs.Protocol != "UDP") || vs.DelayLoop <= 0 {
+			t.Fatalf("bad virtual server %+v", vs)
+		}
+		for _, rs := range vs.Reals {
+			if rs.Addr.Is4() != vs.Addr.Is4() || rs.Port == 0 || rs.Weight < 0 || rs.Weight > 65535 {
+				t.Fatalf("bad real server %+v of %+v", rs, vs)
+			}
+		}
+	}
+	for _, vi := range spec.VRRPInstances {
+		if vi.Name == "" || vi.VirtualRouterID < 1 || vi.VirtualRouterID > 255 || vi.Priority < 1 || vi.Priority > 255 {
+			t.Fatalf("bad VRRP instance %+v", vi)
+		}
+		for _, vip := range vi.VirtualIPs {
+			if !vip.Prefix.IsValid() {
+				t.Fatalf("bad virtual IP %+v", vip)
+			}
+		}
+	}
+}
