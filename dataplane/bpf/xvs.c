@@ -1,0 +1,190 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+//
+// xvs XDP classifier. It runs on the director's WAN and LAN interfaces and
+// sends to the AF_XDP socket of the arriving queue only the frames xvs owns:
+//
+//   WAN: IPv4 to a configured virtual service (VIP, port, protocol);
+//   LAN: IPv4 from a configured real server (address, port, protocol);
+//   both: VRRP (IP protocol 112), for the control queue.
+//
+// Frames addressed to a VIP (WAN) or sent by a real server's address (LAN)
+// that cannot be classified because their IPv4 header is malformed, carries
+// a fragment, or is cut short before the ports, are sent to the socket as
+// well, so that user space counts them by reason before dropping them.
+// Everything else (ARP, ICMP echo to the VIP, SSH to the director, routing
+// protocols, IPv6 for now) goes on to the kernel with XDP_PASS.
+//
+// The maps are written by the control plane only; the program never writes
+// to them except the per-CPU counters.
+
+//go:build ignore
+
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+#define ROLE_WAN 1
+#define ROLE_LAN 2
+
+// XSK_LAN_BASE is added to the queue index to form the xsks key of a LAN
+// queue; WAN queue q uses key q. Keep in sync with dataplane/xdp.go.
+#define XSK_LAN_BASE 128
+#define XSK_MAX 256
+
+#define IPPROTO_VRRP_ 112
+
+// Counter indices; keep in sync with dataplane/xdp.go.
+enum {
+	CNT_PASS = 0,
+	CNT_REDIRECT,
+	CNT_REDIRECT_MALFORMED,
+	CNT_REDIRECT_VRRP,
+	CNT_MAX,
+};
+
+// svc_key identifies a virtual service (WAN: destination) or a real server
+// (LAN: source). addr and port are in network byte order.
+struct svc_key {
+	__u32 addr;
+	__u16 port;
+	__u8 proto;
+	__u8 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u32);   // ingress ifindex
+	__type(value, __u32); // ROLE_*
+} ifaces SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct svc_key);
+	__type(value, __u32);
+} services SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32); // VIP, network byte order
+	__type(value, __u32);
+} vips SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct svc_key);
+	__type(value, __u32);
+} reals SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32); // real server address, network byte order
+	__type(value, __u32);
+} real_addrs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_XSKMAP);
+	__uint(max_entries, XSK_MAX);
+	__type(key, __u32);
+	__type(value, __u32);
+} xsks SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+static __always_inline int count(__u32 idx, int verdict)
+{
+	__u64 *c = bpf_map_lookup_elem(&counters, &idx);
+	if (c)
+		*c += 1;
+	return verdict;
+}
+
+static __always_inline int to_socket(struct xdp_md *ctx, __u32 role, __u32 cnt)
+{
+	__u32 key = ctx->rx_queue_index;
+	if (key >= XSK_LAN_BASE)
+		return count(CNT_PASS, XDP_PASS);
+	if (role == ROLE_LAN)
+		key += XSK_LAN_BASE;
+	count(cnt, 0);
+	// With no socket bound for this queue the frame goes to the kernel.
+	return bpf_redirect_map(&xsks, key, XDP_PASS);
+}
+
+SEC("xdp")
+int xvs_classify(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	__u32 ifindex = ctx->ingress_ifindex;
+
+	__u32 *role = bpf_map_lookup_elem(&ifaces, &ifindex);
+	if (!role)
+		return count(CNT_PASS, XDP_PASS);
+
+	struct ethhdr *eth = data;
+	if ((void *)(eth + 1) > data_end)
+		return count(CNT_PASS, XDP_PASS);
+	if (eth->h_proto != bpf_htons(ETH_P_IP))
+		return count(CNT_PASS, XDP_PASS);
+
+	struct iphdr *ip = (void *)(eth + 1);
+	if ((void *)(ip + 1) > data_end)
+		return count(CNT_PASS, XDP_PASS);
+
+	if (ip->protocol == IPPROTO_VRRP_)
+		return to_socket(ctx, *role, CNT_REDIRECT_VRRP);
+	if (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP)
+		return count(CNT_PASS, XDP_PASS);
+
+	// The address this frame is classified by: the destination on WAN
+	// (a VIP), the source on LAN (a real server).
+	__u32 addr = *role == ROLE_WAN ? ip->daddr : ip->saddr;
+	if (*role == ROLE_WAN) {
+		if (!bpf_map_lookup_elem(&vips, &addr))
+			return count(CNT_PASS, XDP_PASS);
+	} else {
+		if (!bpf_map_lookup_elem(&real_addrs, &addr))
+			return count(CNT_PASS, XDP_PASS);
+	}
+
+	// Ours by address. Malformed or fragmented frames go to user space,
+	// which counts and drops them.
+	__u32 ihl = ip->ihl;
+	if (ip->version != 4 || ihl < 5)
+		return to_socket(ctx, *role, CNT_REDIRECT_MALFORMED);
+	if (ip->frag_off & bpf_htons(0x3fff))
+		return to_socket(ctx, *role, CNT_REDIRECT_MALFORMED);
+
+	__u16 *ports = (void *)ip + (ihl & 0xf) * 4;
+	if ((void *)(ports + 2) > data_end)
+		return to_socket(ctx, *role, CNT_REDIRECT_MALFORMED);
+
+	struct svc_key key = {
+		.addr = addr,
+		.port = *role == ROLE_WAN ? ports[1] : ports[0],
+		.proto = ip->protocol,
+	};
+	if (*role == ROLE_WAN) {
+		if (!bpf_map_lookup_elem(&services, &key))
+			return count(CNT_PASS, XDP_PASS);
+	} else {
+		if (!bpf_map_lookup_elem(&reals, &key))
+			return count(CNT_PASS, XDP_PASS);
+	}
+	return to_socket(ctx, *role, CNT_REDIRECT);
+}
+
+char _license[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,173 @@
+package dataplane
+
+import (
+	"runtime"
+	"sync/atomic"
+
+	"github.com/xvs-project/xvs/dataplane/xsk"
+	"github.com/xvs-project/xvs/internal/header"
+	"github.com/xvs-project/xvs/nat"
+	"golang.org/x/sys/unix"
+)
+
+// Counter indices of a worker; the first nat.NumDrops are nat's drop
+// reasons (index 0, nat.DropNone, counts forwarded frames).
+const (
+	CounterRxWAN      = int(nat.NumDrops) + iota // frames received on WAN
+	CounterRxLAN                                 // frames received on LAN
+	CounterTxWAN                                 // frames queued for transmit on WAN
+	CounterTxLAN                                 // frames queued for transmit on LAN
+	CounterKickErrors                            // transmit kicks that failed (link down, ...)
+	NumCounters
+)
+
+// CounterName returns the metric name of a counter index.
+func CounterName(i int) string {
+	if i < int(nat.NumDrops) {
+		return nat.Drop(i).String()
+	}
+	return [...]string{"rx_wan", "rx_lan", "tx_wan", "tx_lan", "kick_errors"}[i-int(nat.NumDrops)]
+}
+
+// Counters is a snapshot of counters, summed over workers.
+type Counters [NumCounters]uint64
+
+// batchSize is the number of descriptors taken from a receive ring at once.
+const batchSize = 64
+
+// worker serves one queue of the WAN and the same queue of the LAN
+// interface. All its fields are owned by its goroutine, except published,
+// which others read atomically.
+type worker struct {
+	queue          int
+	cpu            int // -1: not pinned
+	wan, lan       *xsk.Socket
+	wanIf, lanIf   int
+	wanMAC, lanMAC [6]byte
+	eng            *nat.Engine
+	neigh          *Neighbours
+
+	descs     [batchSize]xsk.Desc
+	local     Counters // counted since the last publish
+	published [NumCounters]atomic.Uint64
+}
+
+// run is the worker's loop: receive a batch from each side, rewrite and
+// queue each frame on the other side, kick transmission, recycle frames, and
+// sleep in poll only when nothing arrived.
+func (w *worker) run(stop *atomic.Bool) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if w.cpu >= 0 {
+		var set unix.CPUSet
+		set.Set(w.cpu)
+		_ = unix.SchedSetaffinity(0, &set) // best effort: an unpinned worker still works
+	}
+	fds := [2]unix.PollFd{
+		{Fd: int32(w.wan.FD()), Events: unix.POLLIN},
+		{Fd: int32(w.lan.FD()), Events: unix.POLLIN},
+	}
+	for !stop.Load() {
+		now := nat.Monotonic()
+		n := w.pump(w.wan, w.lan, true, now)
+		n += w.pump(w.lan, w.wan, false, now)
+		w.kick(w.wan)
+		w.kick(w.lan)
+		w.publish()
+		if n == 0 {
+			timeout := 100
+			if w.wan.Pending()+w.lan.Pending() > 0 {
+				timeout = 1
+			}
+			_, _ = unix.Poll(fds[:], timeout)
+		}
+	}
+}
+
+func (w *worker) kick(s *xsk.Socket) {
+	if s.Pending() > 0 {
+		if err := s.Kick(); err != nil {
+			w.local[CounterKickErrors]++
+		}
+	} else {
+		s.Complete()
+	}
+}
+
+// pump moves one batch from rx to tx and returns how many frames it took.
+func (w *worker) pump(rx, tx *xsk.Socket, inbound bool, now int64) int {
+	n := rx.Receive(w.descs[:])
+	if n == 0 {
+		return 0
+	}
+	var view *linkView
+	var srcMAC [6]byte
+	if inbound {
+		w.local[CounterRxWAN] += uint64(n)
+		view, srcMAC = w.neigh.view(w.lanIf), w.lanMAC
+	} else {
+		w.local[CounterRxLAN] += uint64(n)
+		view, srcMAC = w.neigh.view(w.wanIf), w.wanMAC
+	}
+	for i := 0; i < n; i++ {
+		d := w.descs[i]
+		w.local[w.forward(rx.Frame(d), tx, view, srcMAC, inbound, now)]++
+		rx.Refill(d.Addr)
+	}
+	rx.Flush()
+	return n
+}
+
+// forward rewrites one frame and queues it on tx, returning nat.DropNone or
+// the reason it was dropped.
+func (w *worker) forward(frame []byte, tx *xsk.Socket, view *linkView, srcMAC [6]byte, inbound bool, now int64) nat.Drop {
+	var r nat.Result
+	if inbound {
+		r = w.eng.Inbound(frame, now)
+	} else {
+		r = w.eng.Outbound(frame, now)
+	}
+	if r.Drop != nat.DropNone {
+		return r.Drop
+	}
+	nh, mac, ok := view.resolve(r.NextHop)
+	if !ok {
+		if inbound || r.MAC == ([6]byte{}) {
+			if nh == ([4]byte{}) {
+				nh = r.NextHop
+			}
+			w.neigh.Miss(nh)
+			return nat.DropNoNeighbour
+		}
+		mac = r.MAC
+	}
+	eth := header.Ethernet(frame)
+	eth.SetDestination(mac)
+	eth.SetSource(srcMAC)
+	addr, buf, ok := tx.TxFrame()
+	if !ok {
+		return nat.DropTxFull
+	}
+	if len(frame) > len(buf) {
+		tx.Abandon(addr)
+		return nat.DropTooBig
+	}
+	copy(buf, frame)
+	tx.Send(addr, len(frame))
+	if inbound {
+		w.local[CounterTxLAN]++
+	} else {
+		w.local[CounterTxWAN]++
+	}
+	return nat.DropNone
+}
+
+// publish adds the local counts to the published ones.
+func (w *worker) publish() {
+	for i := range w.local {
+		if v := w.local[i]; v != 0 {
+			w.published[i].Add(v)
+			w.local[i] = 0
+		}
+	}
+}

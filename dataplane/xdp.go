@@ -1,0 +1,186 @@
+package dataplane
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/rlimit"
+)
+
+// Role says which side of the director an interface is on.
+type Role uint32
+
+// Interface roles, as the XDP program's ifaces map holds them.
+const (
+	RoleWAN Role = 1 // clients reach the VIPs here
+	RoleLAN Role = 2 // the real servers are here
+)
+
+// xskLANBase is added to a LAN queue's index to form its key in the xsks
+// map; it matches XSK_LAN_BASE in bpf/xvs.c.
+const xskLANBase = 128
+
+// Counter indices of the XDP program's per-CPU counters (bpf/xvs.c).
+const (
+	xdpCntPass = iota
+	xdpCntRedirect
+	xdpCntRedirectMalformed
+	xdpCntRedirectVRRP
+	xdpCntMax
+)
+
+// ServiceKey names a virtual service (on WAN) or a real server (on LAN) for
+// the XDP classifier.
+type ServiceKey struct {
+	Addr  [4]byte
+	Port  uint16
+	Proto uint8
+}
+
+// Program is the loaded XDP classifier and its links to interfaces.
+// Its methods are for the control plane; none is called per frame.
+type Program struct {
+	objs  xvsObjects
+	links []link.Link
+}
+
+// LoadProgram loads the classifier and its maps into the kernel.
+func LoadProgram() (*Program, error) {
+	if err := rlimit.RemoveMemlock(); err != nil {
+		return nil, fmt.Errorf("raising the memlock limit: %w", err)
+	}
+	p := &Program{}
+	if err := loadXvsObjects(&p.objs, nil); err != nil {
+		var ve *ebpf.VerifierError
+		if errors.As(err, &ve) {
+			return nil, fmt.Errorf("loading XDP program: %+v", ve)
+		}
+		return nil, fmt.Errorf("loading XDP program: %w", err)
+	}
+	return p, nil
+}
+
+// Attach attaches the classifier to the interface with the given index, in
+// native mode where the driver has it (veth does), as a bpf_link: the kernel
+// removes it when the link is closed or the process dies.
+func (p *Program) Attach(ifindex int, role Role) error {
+	if err := p.objs.Ifaces.Put(uint32(ifindex), uint32(role)); err != nil {
+		return fmt.Errorf("registering ifindex %d: %w", ifindex, err)
+	}
+	l, err := link.AttachXDP(link.XDPOptions{Program: p.objs.XvsClassify, Interface: ifindex})
+	if err != nil {
+		return fmt.Errorf("attaching XDP to ifindex %d: %w", ifindex, err)
+	}
+	p.links = append(p.links, l)
+	return nil
+}
+
+// RegisterSocket directs frames of the queue of the role's interface to the
+// AF_XDP socket fd.
+func (p *Program) RegisterSocket(role Role, queue, fd int) error {
+	k := uint32(queue)
+	if role == RoleLAN {
+		k += xskLANBase
+	}
+	if err := p.objs.Xsks.Put(k, uint32(fd)); err != nil {
+		return fmt.Errorf("registering AF_XDP socket for queue %d: %w", queue, err)
+	}
+	return nil
+}
+
+// svcKey converts a key to the map's layout, address and port in network
+// byte order in memory.
+func svcKey(k ServiceKey) xvsSvcKey {
+	var port [2]byte
+	binary.BigEndian.PutUint16(port[:], k.Port)
+	return xvsSvcKey{
+		Addr:  binary.NativeEndian.Uint32(k.Addr[:]),
+		Port:  binary.NativeEndian.Uint16(port[:]),
+		Proto: k.Proto,
+	}
+}
+
+// SetServices makes the maps hold exactly the given virtual services (WAN)
+// and real servers (LAN), removing what is no longer there.
+func (p *Program) SetServices(services, reals []ServiceKey) error {
+	if err := syncKeys(p.objs.Services, services, svcKey); err != nil {
+		return fmt.Errorf("updating services map: %w", err)
+	}
+	if err := syncKeys(p.objs.Vips, services, addrKey); err != nil {
+		return fmt.Errorf("updating vips map: %w", err)
+	}
+	if err := syncKeys(p.objs.Reals, reals, svcKey); err != nil {
+		return fmt.Errorf("updating reals map: %w", err)
+	}
+	if err := syncKeys(p.objs.RealAddrs, reals, addrKey); err != nil {
+		return fmt.Errorf("updating real_addrs map: %w", err)
+	}
+	return nil
+}
+
+func addrKey(k ServiceKey) uint32 { return binary.NativeEndian.Uint32(k.Addr[:]) }
+
+// syncKeys puts every wanted key (value 1) and deletes the others.
+func syncKeys[K comparable](m *ebpf.Map, want []ServiceKey, conv func(ServiceKey) K) error {
+	keep := make(map[K]bool, len(want))
+	for _, k := range want {
+		mk := conv(k)
+		keep[mk] = true
+		if err := m.Put(mk, uint32(1)); err != nil {
+			return err
+		}
+	}
+	var stale []K
+	it := m.Iterate()
+	var k K
+	var v uint32
+	for it.Next(&k, &v) {
+		if !keep[k] {
+			stale = append(stale, k)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return err
+	}
+	for _, k := range stale {
+		if err := m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return err
+		}
+	}
+	return nil
+}
+
+// XDPCounters are the classifier's own counts, summed over CPUs.
+type XDPCounters struct {
+	Passed, Redirected, RedirectedMalformed, RedirectedVRRP uint64
+}
+
+// Counters reads the classifier's counters.
+func (p *Program) Counters() (XDPCounters, error) {
+	var c XDPCounters
+	dst := []*uint64{&c.Passed, &c.Redirected, &c.RedirectedMalformed, &c.RedirectedVRRP}
+	for i := uint32(0); i < xdpCntMax; i++ {
+		var per []uint64
+		if err := p.objs.Counters.Lookup(i, &per); err != nil {
+			return c, fmt.Errorf("reading XDP counters: %w", err)
+		}
+		for _, v := range per {
+			*dst[i] += v
+		}
+	}
+	return c, nil
+}
+
+// Close detaches the classifier from every interface and frees it.
+func (p *Program) Close() error {
+	var errs []error
+	for _, l := range p.links {
+		errs = append(errs, l.Close())
+	}
+	p.links = nil
+	errs = append(errs, p.objs.Close())
+	return errors.Join(errs...)
+}

@@ -1,0 +1,306 @@
+package nat
+
+import (
+	"sync/atomic"
+
+	"github.com/xvs-project/xvs/internal/header"
+	"github.com/xvs-project/xvs/scheduler"
+)
+
+// Real is a real server of a virtual service.
+type Real struct {
+	Addr   [4]byte
+	Port   uint16
+	Weight int
+}
+
+// Service is a virtual service: VIP, port and protocol, its real servers and
+// the scheduler that picks among them. A Service is immutable once handed to
+// NewServices.
+type Service struct {
+	VIP   [4]byte
+	Port  uint16
+	Proto uint8 // header.ProtocolTCP or header.ProtocolUDP
+	Reals []Real
+	Sched scheduler.Scheduler
+}
+
+type svcKey struct {
+	addr  [4]byte
+	port  uint16
+	proto uint8
+	zero  uint8
+}
+
+// Services is an immutable snapshot of the virtual services, read by the fast
+// path through an atomic pointer.
+type Services struct {
+	m map[svcKey]*Service
+}
+
+// NewServices builds a snapshot from a list of services.
+func NewServices(list []*Service) *Services {
+	s := &Services{m: make(map[svcKey]*Service, len(list))}
+	for _, v := range list {
+		s.m[svcKey{addr: v.VIP, port: v.Port, proto: v.Proto}] = v
+	}
+	return s
+}
+
+// Lookup returns the service for a destination, or nil.
+func (s *Services) Lookup(vip [4]byte, port uint16, proto uint8) *Service {
+	return s.m[svcKey{addr: vip, port: port, proto: proto}]
+}
+
+// Engine rewrites frames between clients and real servers. Inbound and
+// Outbound may be called from any number of goroutines at once.
+type Engine struct {
+	table    *Table
+	services atomic.Pointer[Services]
+}
+
+// NewEngine returns an engine over a connection table, serving no services
+// until SetServices is called.
+func NewEngine(t *Table) *Engine {
+	e := &Engine{table: t}
+	e.services.Store(NewServices(nil))
+	return e
+}
+
+// SetServices replaces the virtual services. Established connections keep
+// their real servers; new flows are scheduled over the new snapshot.
+func (e *Engine) SetServices(s *Services) { e.services.Store(s) }
+
+// Services returns the current snapshot.
+func (e *Engine) Services() *Services { return e.services.Load() }
+
+// Table returns the engine's connection table.
+func (e *Engine) Table() *Table { return e.table }
+
+// Result tells the caller where a rewritten frame goes.
+type Result struct {
+	// Drop is DropNone when the frame was rewritten and is to be
+	// forwarded; otherwise the frame is left unspecified and must be dropped.
+	Drop Drop
+	// NextHop is the address the frame is delivered to: the real server
+	// (Inbound) or the client (Outbound). The caller routes it.
+	NextHop [4]byte
+	// MAC is the client side's link-layer address learnt from the
+	// client's frames (Outbound only), for when the neighbour table has none.
+	MAC [6]byte
+}
+
+const tcpFlagsMask = header.TCPFlagSyn | header.TCPFlagAck | header.TCPFlagRst | header.TCPFlagFin
+
+// parse validates an Ethernet/IPv4/TCP-or-UDP frame and returns its IPv4
+// header and transport segment (cut to the lengths the headers give).
+func parse(frame []byte) (header.IPv4, []byte, Drop) {
+	if len(frame) < header.EthernetSize+header.IPv4MinimumSize {
+		if len(frame) >= header.EthernetSize && header.Ethernet(frame).Type() != header.EtherTypeIPv4 {
+			return nil, nil, DropNotIPv4
+		}
+		return nil, nil, DropTruncated
+	}
+	if header.Ethernet(frame).Type() != header.EtherTypeIPv4 {
+		return nil, nil, DropNotIPv4
+	}
+	ip := header.IPv4(frame[header.EthernetSize:])
+	hl := ip.HeaderLength()
+	if ip.Version() != 4 || hl < header.IPv4MinimumSize {
+		return nil, nil, DropBadIPHeader
+	}
+	tl := int(ip.TotalLength())
+	if tl < hl {
+		return nil, nil, DropBadIPHeader
+	}
+	if tl > len(ip) {
+		return nil, nil, DropTruncated
+	}
+	if hl != header.IPv4MinimumSize {
+		return nil, nil, DropIPOptions
+	}
+	ip = ip[:tl]
+	if !ip.IsChecksumValid() {
+		return nil, nil, DropBadIPChecksum
+	}
+	if ip.IsFragment() {
+		return nil, nil, DropFragment
+	}
+	l4 := []byte(ip[hl:])
+	switch ip.Protocol() {
+	case header.ProtocolTCP:
+		if len(l4) < header.TCPMinimumSize {
+			return nil, nil, DropTruncated
+		}
+		if off := header.TCP(l4).DataOffset(); off < header.TCPMinimumSize || off > len(l4) {
+			return nil, nil, DropBadL4Header
+		}
+	case header.ProtocolUDP:
+		if len(l4) < header.UDPSize {
+			return nil, nil, DropTruncated
+		}
+		ul := int(header.UDP(l4).Length())
+		if ul < header.UDPSize || ul > len(l4) {
+			return nil, nil, DropBadL4Header
+		}
+		l4 = l4[:ul]
+	default:
+		return nil, nil, DropProtocol
+	}
+	if !header.TransportChecksumValid(ip.Protocol(), ip, l4) {
+		return nil, nil, DropBadL4Checksum
+	}
+	if ip.TTL() <= 1 {
+		return nil, nil, DropTTLExceeded
+	}
+	return ip, l4, DropNone
+}
+
+// ports returns the source and destination ports and, for TCP, the flags.
+func ports(proto uint8, l4 []byte) (src, dst uint16, flags uint8) {
+	if proto == header.ProtocolTCP {
+		t := header.TCP(l4)
+		return t.SourcePort(), t.DestinationPort(), t.Flags()
+	}
+	u := header.UDP(l4)
+	return u.SourcePort(), u.DestinationPort(), 0
+}
+
+// Inbound handles a frame from a client to a virtual service, at time now
+// (Monotonic). On success the frame's IPv4 destination and transport
+// destination port are rewritten to the real server (DNAT), its TTL is
+// decremented, all checksums are updated and Result.NextHop names the real
+// server. The Ethernet header is left to the caller.
+func (e *Engine) Inbound(frame []byte, now int64) Result {
+	ip, l4, drop := parse(frame)
+	if drop != DropNone {
+		return Result{Drop: drop}
+	}
+	proto := ip.Protocol()
+	client, vip := ip.SourceAddress(), ip.DestinationAddress()
+	cport, vport, flags := ports(proto, l4)
+	fk := key{a: client, b: vip, pa: cport, pb: vport, proto: proto}
+	t := e.table
+	s := t.shardFor(client, cport, proto)
+	size := uint64(len(frame))
+
+	s.mu.Lock()
+	idx, ok := s.fwd[fk]
+	if ok && proto == header.ProtocolTCP && flags&tcpFlagsMask == header.TCPFlagSyn {
+		// A new SYN on a closed connection's tuple starts a new
+		// connection, scheduled afresh, as IPVS's conn_reuse_mode does.
+		if st := s.conns[idx].State; st == StateTimeWait || st == StateClose {
+			s.remove(idx)
+			ok = false
+		}
+	}
+	var real [4]byte
+	var rport uint16
+	if ok {
+		c := &s.conns[idx]
+		if proto == header.ProtocolTCP {
+			c.State = nextTCPState(c.State, dirInput, flags)
+		}
+		c.Expires = now + t.timeouts[c.State]
+		c.InPkts++
+		c.InBytes += size
+		c.ClientMAC = header.Ethernet(frame).Source()
+		real, rport = c.Real, c.RPort
+		s.mu.Unlock()
+	} else {
+		s.mu.Unlock()
+		st := StateUDP
+		if proto == header.ProtocolTCP {
+			if flags&tcpFlagsMask != header.TCPFlagSyn {
+				return Result{Drop: DropNoConnection}
+			}
+			st = nextTCPState(StateNone, dirInput, flags)
+		}
+		svc := e.services.Load().Lookup(vip, vport, proto)
+		if svc == nil {
+			return Result{Drop: DropNoService}
+		}
+		i := svc.Sched.Pick(scheduler.Hint{})
+		if i < 0 || i >= len(svc.Reals) {
+			return Result{Drop: DropNoRealServer}
+		}
+		r := svc.Reals[i]
+		real, rport = r.Addr, r.Port
+		c := Conn{
+			Client: client, VIP: vip, Real: real,
+			CPort: cport, VPort: vport, RPort: rport,
+			Proto: proto, State: st,
+			ClientMAC: header.Ethernet(frame).Source(),
+			Expires:   now + t.timeouts[st],
+			InPkts:    1, InBytes: size,
+		}
+		rk := key{a: real, b: client, pa: rport, pb: cport, proto: proto}
+		s.mu.Lock()
+		if cur, dup := s.fwd[fk]; dup {
+			// Another worker created it meanwhile: use theirs.
+			real, rport = s.conns[cur].Real, s.conns[cur].RPort
+		} else if _, ok := t.insert(s, fk, rk, c); !ok {
+			s.mu.Unlock()
+			return Result{Drop: DropTableFull}
+		}
+		s.mu.Unlock()
+	}
+
+	ip.SetDestinationAddressWithChecksumUpdate(real)
+	ip.DecrementTTLWithChecksumUpdate()
+	if proto == header.ProtocolTCP {
+		tcp := header.TCP(l4)
+		tcp.UpdateChecksumForAddress(vip, real)
+		tcp.SetDestinationPortWithChecksumUpdate(rport)
+	} else {
+		udp := header.UDP(l4)
+		udp.UpdateChecksumForAddress(vip, real)
+		udp.SetDestinationPortWithChecksumUpdate(rport)
+	}
+	return Result{NextHop: real}
+}
+
+// Outbound handles a frame from a real server, at time now. On success its
+// IPv4 source and transport source port are rewritten to the virtual service
+// the flow came to (SNAT), its TTL is decremented, all checksums are updated,
+// and Result names the client and the client side's link-layer address.
+func (e *Engine) Outbound(frame []byte, now int64) Result {
+	ip, l4, drop := parse(frame)
+	if drop != DropNone {
+		return Result{Drop: drop}
+	}
+	proto := ip.Protocol()
+	real, client := ip.SourceAddress(), ip.DestinationAddress()
+	rport, cport, flags := ports(proto, l4)
+	t := e.table
+	s := t.shardFor(client, cport, proto)
+
+	s.mu.Lock()
+	idx, ok := s.rev[key{a: real, b: client, pa: rport, pb: cport, proto: proto}]
+	if !ok {
+		s.mu.Unlock()
+		return Result{Drop: DropNoConnection}
+	}
+	c := &s.conns[idx]
+	if proto == header.ProtocolTCP {
+		c.State = nextTCPState(c.State, dirOutput, flags)
+	}
+	c.Expires = now + t.timeouts[c.State]
+	c.OutPkts++
+	c.OutBytes += uint64(len(frame))
+	vip, vport, mac := c.VIP, c.VPort, c.ClientMAC
+	s.mu.Unlock()
+
+	ip.SetSourceAddressWithChecksumUpdate(vip)
+	ip.DecrementTTLWithChecksumUpdate()
+	if proto == header.ProtocolTCP {
+		tcp := header.TCP(l4)
+		tcp.UpdateChecksumForAddress(real, vip)
+		tcp.SetSourcePortWithChecksumUpdate(vport)
+	} else {
+		udp := header.UDP(l4)
+		udp.UpdateChecksumForAddress(real, vip)
+		udp.SetSourcePortWithChecksumUpdate(vport)
+	}
+	return Result{NextHop: client, MAC: mac}
+}

@@ -1,0 +1,174 @@
+package nat
+
+import (
+	"sync"
+	"time"
+)
+
+// numShards is the number of independently locked parts of the table. A
+// power of two.
+const numShards = 256
+
+// DefaultMaxConns is the table's capacity when none is configured.
+const DefaultMaxConns = 1 << 20
+
+// Conn is one connection entry: a flow from a client to a virtual service,
+// and the real server it was given to. It holds no pointers.
+type Conn struct {
+	Client, VIP, Real   [4]byte
+	CPort, VPort, RPort uint16
+	Proto               uint8
+	State               State
+	// ClientMAC is the link-layer source of the client's last frame: the
+	// client or the router it came through.
+	ClientMAC [6]byte
+	// Expires is when the entry ends unless a frame refreshes it, in
+	// nanoseconds of the clock the table is driven with.
+	Expires                            int64
+	InPkts, OutPkts, InBytes, OutBytes uint64
+	used                               bool
+}
+
+// key is a flow's 5-tuple as seen in one direction. It has no padding, so it
+// hashes as plain memory.
+type key struct {
+	a, b   [4]byte
+	pa, pb uint16
+	proto  uint8
+	zero   [3]byte
+}
+
+// shard is one independently locked part of the table.
+type shard struct {
+	mu    sync.Mutex
+	fwd   map[key]uint32 // client→VIP tuple to index in conns
+	rev   map[key]uint32 // real→client tuple to index in conns
+	conns []Conn
+	free  []uint32
+	_     [64]byte // keep neighbouring shards' locks off one cache line
+}
+
+// Table is the connection table. All methods are safe for concurrent use.
+type Table struct {
+	shards   [numShards]shard
+	perShard int
+	timeouts [numStates]int64
+}
+
+// NewTable returns a table for at most max connections (DefaultMaxConns when
+// max <= 0) with the given timeouts.
+func NewTable(max int, t Timeouts) *Table {
+	if max <= 0 {
+		max = DefaultMaxConns
+	}
+	tb := &Table{perShard: (max + numShards - 1) / numShards}
+	for i := range tb.shards {
+		s := &tb.shards[i]
+		hint := tb.perShard
+		if hint > 1024 {
+			hint = 1024
+		}
+		s.fwd = make(map[key]uint32, hint)
+		s.rev = make(map[key]uint32, hint)
+		s.conns = make([]Conn, 0, hint)
+	}
+	for i, d := range t {
+		tb.timeouts[i] = int64(d)
+	}
+	return tb
+}
+
+// shardFor picks the shard of a flow from the client's address and port,
+// which frames of both directions carry.
+func (t *Table) shardFor(client [4]byte, cport uint16, proto uint8) *shard {
+	h := uint32(client[0]) | uint32(client[1])<<8 | uint32(client[2])<<16 | uint32(client[3])<<24
+	h ^= uint32(cport)<<16 | uint32(proto)
+	h *= 0x9E3779B1
+	return &t.shards[h>>(32-8)]
+}
+
+// insert adds c under the shard's lock, returning its index, or false when
+// the shard is full.
+func (t *Table) insert(s *shard, fk, rk key, c Conn) (uint32, bool) {
+	var idx uint32
+	if n := len(s.free); n > 0 {
+		idx = s.free[n-1]
+		s.free = s.free[:n-1]
+		s.conns[idx] = c
+	} else {
+		if len(s.conns) >= t.perShard {
+			return 0, false
+		}
+		idx = uint32(len(s.conns))
+		s.conns = append(s.conns, c)
+	}
+	s.conns[idx].used = true
+	s.fwd[fk] = idx
+	s.rev[rk] = idx
+	return idx, true
+}
+
+// remove deletes the entry at idx under the shard's lock.
+func (s *shard) remove(idx uint32) {
+	c := &s.conns[idx]
+	delete(s.fwd, key{a: c.Client, b: c.VIP, pa: c.CPort, pb: c.VPort, proto: c.Proto})
+	delete(s.rev, key{a: c.Real, b: c.Client, pa: c.RPort, pb: c.CPort, proto: c.Proto})
+	*c = Conn{}
+	s.free = append(s.free, idx)
+}
+
+// Expire removes every entry whose time has passed and returns how many.
+// It takes one shard's lock at a time, so workers wait at most for the sweep
+// of one shard.
+func (t *Table) Expire(now int64) int {
+	n := 0
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.Lock()
+		for j := range s.conns {
+			if s.conns[j].used && s.conns[j].Expires <= now {
+				s.remove(uint32(j))
+				n++
+			}
+		}
+		s.mu.Unlock()
+	}
+	return n
+}
+
+// Len returns the number of entries.
+func (t *Table) Len() int {
+	n := 0
+	for i := range t.shards {
+		s := &t.shards[i]
+		s.mu.Lock()
+		n += len(s.fwd)
+		s.mu.Unlock()
+	}
+	return n
+}
+
+// Walk calls fn with a copy of every entry, one shard at a time. fn must not
+// call back into the table.
+func (t *Table) Walk(fn func(Conn)) {
+	var buf []Conn
+	for i := range t.shards {
+		s := &t.shards[i]
+		buf = buf[:0]
+		s.mu.Lock()
+		for j := range s.conns {
+			if s.conns[j].used {
+				buf = append(buf, s.conns[j])
+			}
+		}
+		s.mu.Unlock()
+		for _, c := range buf {
+			fn(c)
+		}
+	}
+}
+
+// Monotonic returns a clock reading in nanoseconds for driving the table.
+func Monotonic() int64 { return int64(time.Since(epoch)) }
+
+var epoch = time.Now()
