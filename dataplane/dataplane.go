@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -47,6 +48,9 @@ type Dataplane struct {
 	wan, lan netlink.Link
 	stop     atomic.Bool
 	wg       sync.WaitGroup
+	// mu guards prog and sockets against Close while the control plane
+	// (metrics, reload) uses them.
+	mu sync.Mutex
 }
 
 // New loads and attaches the XDP program, opens the sockets and prepares the
@@ -143,11 +147,19 @@ func (d *Dataplane) SetServices(list []*nat.Service) error {
 			addrs = append(addrs, r.Addr)
 		}
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.prog == nil {
+		return ErrClosed
+	}
 	if err := d.prog.SetServices(svcs, reals); err != nil {
 		return err
 	}
 	d.eng.SetServices(nat.NewServices(list))
-	d.neigh.Resolve(addrs...)
+	if missing := d.neigh.Resolve(time.Second, addrs...); len(missing) > 0 {
+		d.log.Warn("real servers without a link-layer address yet; their first frames wait for ARP",
+			zap.Int("count", len(missing)), zap.String("first", netip.AddrFrom4(missing[0]).String()))
+	}
 	return nil
 }
 
@@ -193,12 +205,24 @@ func (d *Dataplane) Counters() Counters {
 	return c
 }
 
+// ErrClosed is returned for operations on a dataplane that has stopped.
+var ErrClosed = errors.New("dataplane is closed")
+
 // XDPCounters returns the classifier's counters.
-func (d *Dataplane) XDPCounters() (XDPCounters, error) { return d.prog.Counters() }
+func (d *Dataplane) XDPCounters() (XDPCounters, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.prog == nil {
+		return XDPCounters{}, ErrClosed
+	}
+	return d.prog.Counters()
+}
 
 // Close detaches the XDP program and closes the sockets. Run calls it; call
 // it directly only when Run was never called.
 func (d *Dataplane) Close() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	var errs []error
 	if d.prog != nil {
 		errs = append(errs, d.prog.Close())

@@ -237,20 +237,38 @@ func (n *Neighbours) poke(a [4]byte) {
 	c.Close()
 }
 
-// Resolve pokes the kernel to resolve those of the given addresses that no
-// watched interface can address yet, e.g. the real servers when a
-// configuration is applied.
-func (n *Neighbours) Resolve(addrs ...[4]byte) {
-	for _, a := range addrs {
-		known := false
-		for _, p := range n.links {
-			if _, _, ok := p.Load().resolve(a); ok {
-				known = true
-				break
+// Resolve makes the kernel resolve those of the given addresses that no
+// watched interface can address yet (e.g. the real servers when services
+// are installed) and waits until they are known or the timeout passes. It
+// returns the addresses still unknown.
+func (n *Neighbours) Resolve(timeout time.Duration, addrs ...[4]byte) [][4]byte {
+	unknown := func() [][4]byte {
+		var out [][4]byte
+		for _, a := range addrs {
+			known := false
+			for _, p := range n.links {
+				if _, _, ok := p.Load().resolve(a); ok {
+					known = true
+					break
+				}
+			}
+			if !known {
+				out = append(out, a)
 			}
 		}
-		if !known {
-			n.poke(a)
-		}
+		return out
 	}
+	missing := unknown()
+	for _, a := range missing {
+		n.poke(a)
+	}
+	deadline := time.Now().Add(timeout)
+	for len(missing) > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+		if err := n.rebuild(); err != nil {
+			n.log.Warn("reading routes and neighbours", zap.Error(err))
+		}
+		missing = unknown()
+	}
+	return missing
 }

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/xvs-project/xvs/config"
+	"github.com/xvs-project/xvs/control"
+	"github.com/xvs-project/xvs/dataplane"
+	"github.com/xvs-project/xvs/nat"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+// loadSpec parses the file, or the embedded default when path is empty.
+func loadSpec(path string) (*config.Spec, error) {
+	if path == "" {
+		return config.Parse(defaultConfigName, defaultConfig)
+	}
+	return config.ParseFile(path)
+}
+
+// printConfigError writes every diagnostic of a parse error on its own line.
+func printConfigError(w io.Writer, err error) {
+	var ce *config.Error
+	if errors.As(err, &ce) {
+		for _, d := range ce.Diags {
+			fmt.Fprintln(w, d.String())
+		}
+		return
+	}
+	fmt.Fprintln(w, "xvs:", err)
+}
+
+func newLogger(level string, w io.Writer) (*zap.Logger, error) {
+	lvl, err := zapcore.ParseLevel(level)
+	if err != nil {
+		return nil, fmt.Errorf("log level %q: %w", level, err)
+	}
+	enc := zap.NewProductionEncoderConfig()
+	enc.EncodeTime = zapcore.ISO8601TimeEncoder
+	core := zapcore.NewCore(zapcore.NewConsoleEncoder(enc), zapcore.AddSync(w), lvl)
+	return zap.New(core), nil
+}
+
+func cmdRun(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("f", "", "keepalived.conf to run (default: the embedded lab configuration)")
+	metrics := fs.String("metrics", "127.0.0.1:9333", "address for Prometheus metrics at /metrics; empty to disable")
+	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	ready := fs.String("ready-file", "", "write this file once the director forwards (for scripts and tests)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	log, err := newLogger(*level, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "xvs:", err)
+		return 2
+	}
+	defer log.Sync()
+
+	spec, err := loadSpec(*file)
+	if err != nil {
+		printConfigError(stderr, err)
+		return 1
+	}
+	name := *file
+	if name == "" {
+		name = defaultConfigName
+	}
+	for _, w := range spec.Warnings {
+		log.Warn(w.String())
+	}
+	plan, err := control.NewPlan(spec)
+	if err != nil {
+		log.Error("configuration cannot be applied", zap.String("config", name), zap.Error(err))
+		return 1
+	}
+	for _, n := range plan.Notes {
+		log.Warn(n)
+	}
+	log.Info("configuration loaded", zap.String("config", name), zap.String("wan", plan.WAN), zap.String("lan", plan.LAN),
+		zap.String("services", plan.Describe()))
+
+	d, err := control.Start(plan, log)
+	if err != nil {
+		log.Error("starting the dataplane", zap.Error(err))
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	if *metrics != "" {
+		reg := prometheus.NewRegistry()
+		reg.MustRegister(control.NewCollector(d))
+		ln, err := net.Listen("tcp", *metrics)
+		if err != nil {
+			log.Error("metrics listener", zap.Error(err))
+			d.Dataplane.Close()
+			return 1
+		}
+		srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}
+		go srv.Serve(ln)
+		defer srv.Close()
+		log.Info("metrics", zap.String("listen", ln.Addr().String()))
+	}
+	log.Info("forwarding", zap.Int("queues", d.Dataplane.Queues()))
+	if *ready != "" {
+		if err := os.WriteFile(*ready, []byte("ready\n"), 0o644); err != nil {
+			log.Warn("writing ready file", zap.Error(err))
+		}
+	}
+	err = d.Run(ctx)
+	c := d.Dataplane.Counters()
+	fields := []zap.Field{
+		zap.Uint64("rx_wan", c[dataplane.CounterRxWAN]), zap.Uint64("rx_lan", c[dataplane.CounterRxLAN]),
+		zap.Uint64("forwarded", c[nat.DropNone]),
+	}
+	for r := nat.DropNone + 1; r < nat.NumDrops; r++ {
+		if c[r] != 0 {
+			fields = append(fields, zap.Uint64("drop_"+r.String(), c[r]))
+		}
+	}
+	if err != nil {
+		log.Error("stopped with an error", append(fields, zap.Error(err))...)
+		return 1
+	}
+	log.Info("stopped: XDP detached, sockets closed", fields...)
+	return 0
+}
+
+func cmdCheck(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	file := fs.String("f", "", "keepalived.conf to check")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *file == "" {
+		fmt.Fprintln(stderr, "xvs check: -f FILE is required")
+		return 2
+	}
+	spec, err := config.ParseFile(*file)
+	if err != nil {
+		printConfigError(stderr, err)
+		return 1
+	}
+	for _, w := range spec.Warnings {
+		fmt.Fprintln(stderr, w.String())
+	}
+	n := 0
+	for _, vs := range spec.VirtualServers {
+		n += len(vs.Reals)
+	}
+	fmt.Fprintf(stdout, "%s: %d virtual servers, %d real servers, %d vrrp instances, %d warnings\n",
+		*file, len(spec.VirtualServers), n, len(spec.VRRPInstances), len(spec.Warnings))
+	if len(spec.Warnings) > 0 {
+		return 1
+	}
+	return 0
+}

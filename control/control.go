@@ -1,0 +1,221 @@
+// Package control turns a configuration Spec into a running director: it
+// finds the WAN and LAN interfaces the way a keepalived.conf implies them,
+// builds the virtual services and their schedulers, and runs the dataplane.
+//
+// It is not for parsing (package config) nor for moving frames (package
+// dataplane).
+package control
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+
+	"github.com/vishvananda/netlink"
+	"github.com/xvs-project/xvs/config"
+	"github.com/xvs-project/xvs/dataplane"
+	"github.com/xvs-project/xvs/internal/header"
+	"github.com/xvs-project/xvs/nat"
+	"github.com/xvs-project/xvs/scheduler"
+	"go.uber.org/zap"
+)
+
+// Plan is what a Spec means on this machine: the interfaces and the
+// services. Making a Plan reads the kernel's addresses and routes but changes
+// nothing.
+type Plan struct {
+	WAN, LAN string
+	Queues   int // 0: as many as the interfaces have
+	Services []*nat.Service
+	// Notes are things worth telling the operator, e.g. a scheduler that is
+	// not implemented yet and what is used instead.
+	Notes []string
+}
+
+// implemented lists the schedulers xvs has; others fall back to wrr.
+var implemented = map[string]bool{"rr": true, "wrr": true}
+
+// NewPlan resolves a Spec against the machine's interfaces.
+func NewPlan(spec *config.Spec) (*Plan, error) {
+	p := &Plan{WAN: spec.XVS.WANInterface, LAN: spec.XVS.LANInterface, Queues: spec.XVS.Queues}
+	if len(spec.VirtualServers) == 0 {
+		return nil, fmt.Errorf("the configuration has no virtual_server: there is nothing to serve")
+	}
+	for _, vs := range spec.VirtualServers {
+		if !vs.Addr.Is4() {
+			return nil, fmt.Errorf("%s: virtual_server %s: IPv6 services are not supported yet", vs.Pos, vs.Addr)
+		}
+		if vs.Kind != "NAT" {
+			return nil, fmt.Errorf("%s: virtual_server %s %d: lb_kind %s is not supported yet; xvs forwards with NAT", vs.Pos, vs.Addr, vs.Port, vs.Kind)
+		}
+		proto := uint8(header.ProtocolTCP)
+		if vs.Protocol == "UDP" {
+			proto = header.ProtocolUDP
+		}
+		name := vs.Scheduler
+		if !implemented[name] {
+			p.Notes = append(p.Notes, fmt.Sprintf("%s: lb_algo %s is not implemented yet; using wrr", vs.Pos, name))
+			name = "wrr"
+		}
+		svc := &nat.Service{VIP: vs.Addr.As4(), Port: vs.Port, Proto: proto}
+		servers := make([]scheduler.Server, 0, len(vs.Reals))
+		for _, r := range vs.Reals {
+			svc.Reals = append(svc.Reals, nat.Real{Addr: r.Addr.As4(), Port: r.Port, Weight: r.Weight})
+			servers = append(servers, scheduler.Server{Weight: r.Weight})
+		}
+		s, err := scheduler.New(name, servers)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", vs.Pos, err)
+		}
+		svc.Sched = s
+		p.Services = append(p.Services, svc)
+	}
+	if p.WAN == "" {
+		wan, err := findWAN(spec)
+		if err != nil {
+			return nil, err
+		}
+		p.WAN = wan
+	}
+	if p.LAN == "" {
+		lan, err := findLAN(spec)
+		if err != nil {
+			return nil, err
+		}
+		p.LAN = lan
+	}
+	return p, nil
+}
+
+// findWAN returns the interface that holds the VIPs, or the interface of
+// the vrrp_instance whose virtual_ipaddress has them.
+func findWAN(spec *config.Spec) (string, error) {
+	owner := map[netip.Addr]string{}
+	links, err := netlink.LinkList()
+	if err != nil {
+		return "", fmt.Errorf("listing interfaces: %w", err)
+	}
+	for _, l := range links {
+		addrs, err := netlink.AddrList(l, netlink.FAMILY_V4)
+		if err != nil {
+			return "", fmt.Errorf("listing addresses of %s: %w", l.Attrs().Name, err)
+		}
+		for _, a := range addrs {
+			if ip, ok := netip.AddrFromSlice(a.IP.To4()); ok {
+				owner[ip] = l.Attrs().Name
+			}
+		}
+	}
+	for _, in := range spec.VRRPInstances {
+		for _, v := range in.VirtualIPs {
+			dev := v.Dev
+			if dev == "" {
+				dev = in.Interface
+			}
+			if _, held := owner[v.Prefix.Addr()]; !held && dev != "" {
+				owner[v.Prefix.Addr()] = dev
+			}
+		}
+	}
+	return agree("WAN", "wan_interface", spec, func(vs config.VirtualServer) []addrPos {
+		return []addrPos{{vs.Addr, vs.Pos}}
+	}, func(a netip.Addr) (string, error) {
+		if dev, ok := owner[a]; ok {
+			return dev, nil
+		}
+		return "", fmt.Errorf("VIP %s is on no interface and in no vrrp_instance's virtual_ipaddress", a)
+	})
+}
+
+// findLAN returns the interface the kernel routes the real servers through.
+func findLAN(spec *config.Spec) (string, error) {
+	return agree("LAN", "lan_interface", spec, func(vs config.VirtualServer) []addrPos {
+		var out []addrPos
+		for _, r := range vs.Reals {
+			out = append(out, addrPos{r.Addr, r.Pos})
+		}
+		return out
+	}, func(a netip.Addr) (string, error) {
+		rs, err := netlink.RouteGet(net.IP(a.AsSlice()))
+		if err != nil || len(rs) == 0 {
+			return "", fmt.Errorf("no route to real server %s", a)
+		}
+		l, err := netlink.LinkByIndex(rs[0].LinkIndex)
+		if err != nil {
+			return "", fmt.Errorf("route to real server %s: %w", a, err)
+		}
+		return l.Attrs().Name, nil
+	})
+}
+
+type addrPos struct {
+	addr netip.Addr
+	pos  config.Pos
+}
+
+// agree finds the interface of every address and requires them to be one.
+func agree(side, keyword string, spec *config.Spec, addrs func(config.VirtualServer) []addrPos, find func(netip.Addr) (string, error)) (string, error) {
+	var name string
+	var first addrPos
+	for _, vs := range spec.VirtualServers {
+		for _, ap := range addrs(vs) {
+			n, err := find(ap.addr)
+			if err != nil {
+				return "", fmt.Errorf("%s: cannot tell the %s interface: %w; name it with xvs { %s IF }", ap.pos, side, err, keyword)
+			}
+			if name == "" {
+				name, first = n, ap
+			} else if n != name {
+				return "", fmt.Errorf("%s: %s is reached through %s but %s (%s) through %s: xvs serves one %s interface; name it with xvs { %s IF }",
+					ap.pos, ap.addr, n, first.addr, first.pos, name, side, keyword)
+			}
+		}
+	}
+	if name == "" {
+		return "", fmt.Errorf("cannot tell the %s interface; name it with xvs { %s IF }", side, keyword)
+	}
+	return name, nil
+}
+
+// Describe returns a one-line summary of the plan's services.
+func (p *Plan) Describe() string {
+	var b strings.Builder
+	for i, s := range p.Services {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		proto := "TCP"
+		if s.Proto == header.ProtocolUDP {
+			proto = "UDP"
+		}
+		fmt.Fprintf(&b, "%s %s:%d → %d real servers", proto, netip.AddrFrom4(s.VIP), s.Port, len(s.Reals))
+	}
+	return b.String()
+}
+
+// Director is a running xvs: a plan applied to a dataplane.
+type Director struct {
+	Plan      *Plan
+	Engine    *nat.Engine
+	Dataplane *dataplane.Dataplane
+}
+
+// Start applies a plan: it makes the connection table and the dataplane and
+// installs the services. Run then forwards until its context ends.
+func Start(p *Plan, log *zap.Logger) (*Director, error) {
+	eng := nat.NewEngine(nat.NewTable(0, nat.DefaultTimeouts))
+	dp, err := dataplane.New(dataplane.Config{WAN: p.WAN, LAN: p.LAN, Queues: p.Queues, Log: log}, eng)
+	if err != nil {
+		return nil, err
+	}
+	if err := dp.SetServices(p.Services); err != nil {
+		dp.Close()
+		return nil, err
+	}
+	return &Director{Plan: p, Engine: eng, Dataplane: dp}, nil
+}
+
+// Run forwards until ctx is done, then detaches and closes everything.
+func (d *Director) Run(ctx context.Context) error { return d.Dataplane.Run(ctx) }

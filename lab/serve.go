@@ -1,0 +1,166 @@
+//go:build linux
+
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Ports the lab servers listen on, on every address of their namespace.
+const (
+	// HTTPPort is the TCP port of the lab HTTP server.
+	HTTPPort = 80
+	// UDPPort is the UDP port of the lab echo server.
+	UDPPort = 53
+)
+
+// server is one running set of lab servers.
+type server struct {
+	name string
+	tcp  net.Listener
+	udp  net.PacketConn
+	http *http.Server
+	wg   sync.WaitGroup
+	once sync.Once
+	err  error
+}
+
+// Serve starts the lab servers of real server name inside namespace nsName:
+// HTTP on TCP port 80, answering any GET with status 200, header
+// "X-Server: name" and body name+"\n" (connections are closed after each
+// response), and a UDP responder on port 53 that answers every datagram with
+// the payload name. The servers run on goroutines of this process until the
+// returned Closer is closed.
+func Serve(nsName, name string) (io.Closer, error) {
+	if name == "" {
+		return nil, errors.New("lab: empty server name")
+	}
+	s := &server{name: name}
+	err := Do(nsName, func() error {
+		guard := nsGuard(currentNSCookie())
+		lc := net.ListenConfig{Control: guard}
+		var err error
+		// UDP first: once TCP accepts, both are ready (StartDaemons relies
+		// on that).
+		if s.udp, err = lc.ListenPacket(context.Background(), "udp4", fmt.Sprintf(":%d", UDPPort)); err != nil {
+			return fmt.Errorf("lab: listen udp in %s: %w", nsName, err)
+		}
+		if s.tcp, err = lc.Listen(context.Background(), "tcp4", fmt.Sprintf(":%d", HTTPPort)); err != nil {
+			s.udp.Close()
+			return fmt.Errorf("lab: listen tcp in %s: %w", nsName, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	body := []byte(name + "\n")
+	s.http = &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Server", name)
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Header().Set("Connection", "close")
+			w.WriteHeader(http.StatusOK)
+			w.Write(body)
+		}),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		WriteTimeout:      10 * time.Second,
+		ErrorLog:          log.New(io.Discard, "", 0),
+	}
+	s.http.SetKeepAlivesEnabled(false)
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		s.http.Serve(s.tcp)
+	}()
+	go func() {
+		defer s.wg.Done()
+		s.serveUDP()
+	}()
+	return s, nil
+}
+
+// serveUDP answers every datagram with the server name until closed.
+func (s *server) serveUDP() {
+	buf := make([]byte, 2048)
+	reply := []byte(s.name)
+	for {
+		_, from, err := s.udp.ReadFrom(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			continue
+		}
+		s.udp.WriteTo(reply, from)
+	}
+}
+
+// Close stops both servers and waits for their goroutines. It is safe to
+// call more than once.
+func (s *server) Close() error {
+	s.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		err := s.http.Shutdown(ctx)
+		if errors.Is(err, context.DeadlineExceeded) {
+			err = s.http.Close()
+		}
+		uerr := s.udp.Close()
+		s.wg.Wait()
+		if err != nil || uerr != nil {
+			s.err = fmt.Errorf("lab: stop server %s: %w", s.name, errors.Join(err, uerr))
+		}
+	})
+	return s.err
+}
+
+// StartServers starts in-process lab servers (see Serve) for every real
+// server of the lab. They are stopped by l.Down() or Down(l.Prefix) in this
+// process. On error, servers already started are stopped.
+func (l *Lab) StartServers() error {
+	var started []io.Closer
+	for i, ns := range l.ServerNS {
+		c, err := Serve(ns, l.ServerNames[i])
+		if err != nil {
+			for _, s := range started {
+				s.Close()
+			}
+			return err
+		}
+		started = append(started, c)
+	}
+	for _, c := range started {
+		register(l.Prefix, c)
+	}
+	return nil
+}
+
+// ServeForever runs Serve(nsName, name) and blocks until the process gets
+// SIGTERM or SIGINT, then stops the servers. It is what `xvs lab serve`
+// (the daemon StartDaemons spawns) calls.
+func ServeForever(nsName, name string) error {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sig)
+	c, err := Serve(nsName, name)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(os.Stderr, "lab: serving %s in %s (tcp :%d, udp :%d)\n", name, nsName, HTTPPort, UDPPort)
+	s := <-sig
+	fmt.Fprintf(os.Stderr, "lab: %v, stopping %s\n", s, name)
+	return c.Close()
+}
