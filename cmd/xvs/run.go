@@ -8,8 +8,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	httppprof "net/http/pprof"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -57,9 +59,10 @@ func cmdRun(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	file := fs.String("f", "", "keepalived.conf to run (default: the embedded lab configuration)")
-	metrics := fs.String("metrics", "127.0.0.1:9333", "address for Prometheus metrics at /metrics; empty to disable")
+	metrics := fs.String("metrics", "127.0.0.1:9333", "address for Prometheus metrics at /metrics and pprof at /debug/pprof/; empty to disable")
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	ready := fs.String("ready-file", "", "write this file once the director forwards (for scripts and tests)")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the whole run to this file")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -101,6 +104,19 @@ func cmdRun(args []string, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			log.Error("starting the CPU profile", zap.Error(err))
+			d.Dataplane.Close()
+			return 1
+		}
+		defer f.Close()
+		defer pprof.StopCPUProfile()
+	}
 	if *metrics != "" {
 		reg := prometheus.NewRegistry()
 		reg.MustRegister(control.NewCollector(d))
@@ -110,7 +126,14 @@ func cmdRun(args []string, stderr io.Writer) int {
 			d.Dataplane.Close()
 			return 1
 		}
-		srv := &http.Server{Handler: promhttp.HandlerFor(reg, promhttp.HandlerOpts{})}
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		// pprof for tuning the fast path: go tool pprof http://ADDR/debug/pprof/profile
+		mux.HandleFunc("/debug/pprof/", httppprof.Index)
+		mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", httppprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
+		srv := &http.Server{Handler: mux}
 		go srv.Serve(ln)
 		defer srv.Close()
 		log.Info("metrics", zap.String("listen", ln.Addr().String()))
