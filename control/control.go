@@ -8,6 +8,7 @@ package control
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -20,6 +21,7 @@ import (
 	"github.com/xvs-project/xvs/nat"
 	"github.com/xvs-project/xvs/scheduler"
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 )
 
 // Plan is what a Spec means on this machine: the interfaces and the
@@ -29,9 +31,21 @@ type Plan struct {
 	WAN, LAN string
 	Queues   int // 0: as many as the interfaces have
 	Services []*nat.Service
+	// VIPs are the virtual addresses of vrrp_instances in state MASTER,
+	// which the director puts on their interfaces while it runs (VRRP
+	// itself is not implemented yet: such an instance acts as MASTER).
+	VIPs []VIP
 	// Notes are things worth telling the operator, e.g. a scheduler that is
 	// not implemented yet and what is used instead.
 	Notes []string
+}
+
+// VIP is a virtual address a vrrp_instance puts on an interface.
+type VIP struct {
+	Instance string
+	Prefix   netip.Prefix
+	Dev      string
+	Label    string
 }
 
 // implemented lists the schedulers xvs has; others fall back to wrr.
@@ -59,6 +73,9 @@ func NewPlan(spec *config.Spec) (*Plan, error) {
 			p.Notes = append(p.Notes, fmt.Sprintf("%s: lb_algo %s is not implemented yet; using wrr", vs.Pos, name))
 			name = "wrr"
 		}
+		if vs.PersistenceTimeout > 0 {
+			p.Notes = append(p.Notes, fmt.Sprintf("%s: persistence_timeout is not implemented yet: each connection is scheduled on its own", vs.Pos))
+		}
 		svc := &nat.Service{VIP: vs.Addr.As4(), Port: vs.Port, Proto: proto}
 		servers := make([]scheduler.Server, 0, len(vs.Reals))
 		for _, r := range vs.Reals {
@@ -71,6 +88,22 @@ func NewPlan(spec *config.Spec) (*Plan, error) {
 		}
 		svc.Sched = s
 		p.Services = append(p.Services, svc)
+	}
+	for _, in := range spec.VRRPInstances {
+		if in.State != "MASTER" {
+			p.Notes = append(p.Notes, fmt.Sprintf("%s: vrrp_instance %s is BACKUP and VRRP is not implemented yet: its addresses are left alone", in.Pos, in.Name))
+			continue
+		}
+		for _, v := range in.VirtualIPs {
+			dev := v.Dev
+			if dev == "" {
+				dev = in.Interface
+			}
+			if dev == "" {
+				return nil, fmt.Errorf("%s: virtual_ipaddress %s has no interface: set interface in vrrp_instance %s or dev on the address", v.Pos, v.Prefix, in.Name)
+			}
+			p.VIPs = append(p.VIPs, VIP{Instance: in.Name, Prefix: v.Prefix, Dev: dev, Label: v.Label})
+		}
 	}
 	if p.WAN == "" {
 		wan, err := findWAN(spec)
@@ -200,6 +233,9 @@ type Director struct {
 	Plan      *Plan
 	Engine    *nat.Engine
 	Dataplane *dataplane.Dataplane
+	log       *zap.Logger
+	added     []netlink.Addr // VIPs this director put on interfaces
+	addedTo   []netlink.Link
 }
 
 // Start applies a plan: it makes the connection table and the dataplane and
@@ -210,12 +246,56 @@ func Start(p *Plan, log *zap.Logger) (*Director, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := dp.SetServices(p.Services); err != nil {
+	d := &Director{Plan: p, Engine: eng, Dataplane: dp, log: log}
+	if err := d.addVIPs(); err != nil {
+		d.removeVIPs()
 		dp.Close()
 		return nil, err
 	}
-	return &Director{Plan: p, Engine: eng, Dataplane: dp}, nil
+	if err := dp.SetServices(p.Services); err != nil {
+		d.removeVIPs()
+		dp.Close()
+		return nil, err
+	}
+	return d, nil
 }
 
-// Run forwards until ctx is done, then detaches and closes everything.
-func (d *Director) Run(ctx context.Context) error { return d.Dataplane.Run(ctx) }
+// addVIPs puts the MASTER instances' addresses that are not there yet on
+// their interfaces, as keepalived does for a MASTER.
+func (d *Director) addVIPs() error {
+	for _, v := range d.Plan.VIPs {
+		l, err := netlink.LinkByName(v.Dev)
+		if err != nil {
+			return fmt.Errorf("vrrp_instance %s: interface %q: %w", v.Instance, v.Dev, err)
+		}
+		a := &netlink.Addr{IPNet: &net.IPNet{IP: v.Prefix.Addr().AsSlice(), Mask: net.CIDRMask(v.Prefix.Bits(), v.Prefix.Addr().BitLen())}, Label: v.Label}
+		if err := netlink.AddrAdd(l, a); err != nil {
+			if errors.Is(err, unix.EEXIST) {
+				continue // already there: not ours to remove
+			}
+			return fmt.Errorf("vrrp_instance %s: adding %s to %s: %w", v.Instance, v.Prefix, v.Dev, err)
+		}
+		d.added = append(d.added, *a)
+		d.addedTo = append(d.addedTo, l)
+		d.log.Warn("VRRP is not implemented yet: acting as MASTER", zap.String("instance", v.Instance),
+			zap.String("vip", v.Prefix.String()), zap.String("interface", v.Dev))
+	}
+	return nil
+}
+
+// removeVIPs takes away the addresses addVIPs added.
+func (d *Director) removeVIPs() {
+	for i := range d.added {
+		if err := netlink.AddrDel(d.addedTo[i], &d.added[i]); err != nil {
+			d.log.Warn("removing a VIP", zap.String("vip", d.added[i].IPNet.String()), zap.Error(err))
+		}
+	}
+	d.added, d.addedTo = nil, nil
+}
+
+// Run forwards until ctx is done, then detaches and closes everything and
+// takes away the VIPs it added.
+func (d *Director) Run(ctx context.Context) error {
+	defer d.removeVIPs()
+	return d.Dataplane.Run(ctx)
+}

@@ -121,6 +121,31 @@ func (w *worker) pump(rx, tx *xsk.Socket, inbound bool, now int64) int {
 // forward rewrites one frame and queues it on tx, returning nat.DropNone or
 // the reason it was dropped.
 func (w *worker) forward(frame []byte, tx *xsk.Socket, view *linkView, srcMAC [6]byte, inbound bool, now int64) nat.Drop {
+	if d := w.rewrite(frame, view, srcMAC, inbound, now); d != nat.DropNone {
+		return d
+	}
+	addr, buf, ok := tx.TxFrame()
+	if !ok {
+		return nat.DropTxFull
+	}
+	if len(frame) > len(buf) {
+		tx.Abandon(addr)
+		return nat.DropTooBig
+	}
+	copy(buf, frame)
+	tx.Send(addr, len(frame))
+	if inbound {
+		w.local[CounterTxLAN]++
+	} else {
+		w.local[CounterTxWAN]++
+	}
+	return nat.DropNone
+}
+
+// rewrite is the per-frame work before transmission: nat's validation,
+// connection lookup or scheduling and rewrite, then the Ethernet addresses
+// of the next hop out of the other interface.
+func (w *worker) rewrite(frame []byte, view *linkView, srcMAC [6]byte, inbound bool, now int64) nat.Drop {
 	var r nat.Result
 	if inbound {
 		r = w.eng.Inbound(frame, now)
@@ -144,21 +169,6 @@ func (w *worker) forward(frame []byte, tx *xsk.Socket, view *linkView, srcMAC [6
 	eth := header.Ethernet(frame)
 	eth.SetDestination(mac)
 	eth.SetSource(srcMAC)
-	addr, buf, ok := tx.TxFrame()
-	if !ok {
-		return nat.DropTxFull
-	}
-	if len(frame) > len(buf) {
-		tx.Abandon(addr)
-		return nat.DropTooBig
-	}
-	copy(buf, frame)
-	tx.Send(addr, len(frame))
-	if inbound {
-		w.local[CounterTxLAN]++
-	} else {
-		w.local[CounterTxWAN]++
-	}
 	return nat.DropNone
 }
 

@@ -83,7 +83,12 @@ func checkValid(t testing.TB, frame []byte) gopacket.Packet {
 
 func newEngine(t testing.TB, weights ...int) *Engine {
 	t.Helper()
-	e := NewEngine(NewTable(1<<16, DefaultTimeouts))
+	return newEngineSize(t, 1<<16, weights...)
+}
+
+func newEngineSize(t testing.TB, max int, weights ...int) *Engine {
+	t.Helper()
+	e := NewEngine(NewTable(max, DefaultTimeouts))
 	var list []*Service
 	for _, proto := range []uint8{header.ProtocolTCP, header.ProtocolUDP} {
 		svc := &Service{VIP: vip, Port: 80, Proto: proto}
@@ -497,7 +502,7 @@ func FuzzEngine(f *testing.F) {
 	f.Add(pkt{src: rs[0], dst: client, sport: 8080, dport: 40000, udp: true, payload: []byte("a")}.build(t), true)
 	f.Add(pkt{src: rs[0], dst: client, sport: 8080, dport: 40000, syn: true, ack: true}.build(t), true)
 	f.Fuzz(func(t *testing.T, frame []byte, outbound bool) {
-		e := newEngine(t, 1)
+		e := newEngineSize(t, 4*numShards, 1)
 		// Make replies findable: a flow from the frame's destination.
 		if outbound && len(frame) >= 38 {
 			var c [4]byte

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -394,5 +395,69 @@ func TestRunConfigSyntaxError(t *testing.T) {
 	code = Main([]string{"run", "-f", filepath.Join(dir, "missing.conf")}, &out, &errb)
 	if code == 0 {
 		t.Fatal("xvs run exited 0 on a missing configuration")
+	}
+}
+
+// TestStockKeepalivedConf runs a stock keepalived.conf for LVS-NAT
+// unchanged: the VIP is only in a MASTER vrrp_instance, the real servers
+// carry health checks xvs does not run yet, the legacy lvs_sched and
+// lvs_method spellings are used. The director puts the VIP on wan0, serves
+// it with rr, and takes it away when it stops.
+func TestStockKeepalivedConf(t *testing.T) {
+	l := upLab(t)
+	conf, err := filepath.Abs("testdata/keepalived-nat.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := startDirector(l, t.TempDir(), "-f", conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	vip := netip.MustParseAddr("198.18.0.200")
+	res, err := lab.RunTraffic(l.ClientNS, lab.TrafficConfig{VIP: vip, Requests: 300, Datagrams: 300})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(res.String())
+	if res.TCP.Failed+res.UDP.Failed != 0 || res.NonVIPReplies != 0 {
+		t.Errorf("failures through the vrrp_instance VIP: %s", res.String())
+	}
+	for _, s := range []string{"rs1", "rs2", "rs3"} {
+		if res.TCP.PerServer[s] != 100 || res.UDP.PerServer[s] != 100 {
+			t.Errorf("rr split TCP %v UDP %v, want 100 each", res.TCP.PerServer, res.UDP.PerServer)
+			break
+		}
+	}
+	if err := d.stop(); err != nil {
+		t.Fatalf("director: %v\n%s", err, d.log())
+	}
+	log := d.log()
+	for _, want := range []string{
+		`keepalived-nat.conf:39:9: warning: keyword "TCP_CHECK" is accepted but not acted on yet`,
+		`VRRP is not implemented yet: acting as MASTER`,
+		`stopped: XDP detached, sockets closed`,
+	} {
+		if !strings.Contains(log, want) {
+			t.Errorf("director log lacks %q:\n%s", want, log)
+		}
+	}
+	err = lab.Do(l.LBNS, func() error {
+		wan, err := netlink.LinkByName(l.WANIf)
+		if err != nil {
+			return err
+		}
+		addrs, err := netlink.AddrList(wan, netlink.FAMILY_V4)
+		if err != nil {
+			return err
+		}
+		for _, a := range addrs {
+			if a.IP.Equal(net.IP(vip.AsSlice())) {
+				return fmt.Errorf("VIP %s still on %s after the director stopped", vip, l.WANIf)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Error(err)
 	}
 }
