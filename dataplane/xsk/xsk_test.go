@@ -1,0 +1,110 @@
+package xsk
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"reflect"
+	"testing"
+
+	"github.com/asavie/xdp"
+	"github.com/vishvananda/netlink"
+	"github.com/xvs-project/xvs/lab"
+)
+
+// TestAsavieLayout fails when the pinned asavie/xdp no longer has the
+// fields Open reads, before any socket is opened.
+func TestAsavieLayout(t *testing.T) {
+	typ := reflect.TypeOf(xdp.Socket{})
+	for _, name := range []string{"fillRing", "completionRing", "rxRing", "txRing"} {
+		f, ok := typ.FieldByName(name)
+		if !ok {
+			t.Fatalf("xdp.Socket has no field %s", name)
+		}
+		for _, sub := range []string{"Producer", "Consumer", "Descs"} {
+			if _, ok := f.Type.FieldByName(sub); !ok {
+				t.Fatalf("xdp.Socket.%s has no field %s", name, sub)
+			}
+		}
+	}
+	if f, ok := typ.FieldByName("umem"); !ok || f.Type.Kind() != reflect.Slice {
+		t.Fatal("xdp.Socket has no umem slice")
+	}
+}
+
+// onVeth runs fn with the index of a veth inside a fresh lab's director
+// namespace, on a thread in that namespace.
+func onVeth(b testing.TB, fn func(ifindex int)) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root: creates network namespaces and binds AF_XDP sockets")
+	}
+	var rb [3]byte
+	rand.Read(rb[:])
+	l, err := lab.Up(lab.Config{Prefix: "xk" + hex.EncodeToString(rb[:]), Servers: 1, Queues: 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Down()
+	err = lab.Do(l.LBNS, func() error {
+		link, err := netlink.LinkByName(l.WANIf)
+		if err != nil {
+			return err
+		}
+		fn(link.Attrs().Index)
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+}
+
+// BenchmarkFreeFrames compares the two ways back to free frames, 64 at a
+// time, with half of a 4096-frame UMEM in the fill ring: asavie/xdp's
+// GetDescs, which scans its per-frame free flags from the start, and this
+// package's free stack. The result is in docs/architecture.md.
+func BenchmarkFreeFrames(b *testing.B) {
+	b.Run("asavie-GetDescs", func(b *testing.B) {
+		onVeth(b, func(ifindex int) {
+			s, err := xdp.NewSocket(ifindex, 0, &xdp.SocketOptions{NumFrames: 4096, FrameSize: 2048,
+				FillRingNumDescs: 2048, CompletionRingNumDescs: 2048, RxRingNumDescs: 2048, TxRingNumDescs: 2048})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			s.Fill(s.GetDescs(2048))
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if len(s.GetDescs(64)) != 64 {
+					b.Fatal("short")
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/64, "ns/frame")
+		})
+	})
+	b.Run("xsk-free-stack", func(b *testing.B) {
+		onVeth(b, func(ifindex int) {
+			s, err := Open(ifindex, 0, Options{Frames: 2048, Copy: true})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			var addrs [64]uint64
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				for j := range addrs {
+					a, _, ok := s.TxFrame()
+					if !ok {
+						b.Fatal("no frame")
+					}
+					addrs[j] = a
+				}
+				for _, a := range addrs {
+					s.Abandon(a)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/64, "ns/frame")
+		})
+	})
+}
