@@ -185,7 +185,7 @@ func (e *Engine) Inbound(frame []byte, now int64) Result {
 	size := uint64(len(frame))
 
 	s.mu.Lock()
-	idx, ok := s.fwd[fk]
+	idx, ok := s.get(dirInput, &fk)
 	if ok && proto == header.ProtocolTCP && flags&tcpFlagsMask == header.TCPFlagSyn {
 		// A new SYN on a closed connection's tuple starts a new
 		// connection, scheduled afresh, as IPVS's conn_reuse_mode does.
@@ -234,12 +234,11 @@ func (e *Engine) Inbound(frame []byte, now int64) Result {
 			Expires:   now + t.timeouts[st],
 			InPkts:    1, InBytes: size,
 		}
-		rk := key{a: real, b: client, pa: rport, pb: cport, proto: proto}
 		s.mu.Lock()
-		if cur, dup := s.fwd[fk]; dup {
+		if cur, dup := s.get(dirInput, &fk); dup {
 			// Another worker created it meanwhile: use theirs.
 			real, rport = s.conns[cur].Real, s.conns[cur].RPort
-		} else if _, ok := t.insert(s, fk, rk, c); !ok {
+		} else if _, ok := t.insert(s, c); !ok {
 			s.mu.Unlock()
 			return Result{Drop: DropTableFull}
 		}
@@ -276,7 +275,8 @@ func (e *Engine) Outbound(frame []byte, now int64) Result {
 	s := t.shardFor(client, cport, proto)
 
 	s.mu.Lock()
-	idx, ok := s.rev[key{a: real, b: client, pa: rport, pb: cport, proto: proto}]
+	rk := key{a: real, b: client, pa: rport, pb: cport, proto: proto}
+	idx, ok := s.get(dirOutput, &rk)
 	if !ok {
 		s.mu.Unlock()
 		return Result{Drop: DropNoConnection}

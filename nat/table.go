@@ -38,13 +38,15 @@ type key struct {
 	zero   [3]byte
 }
 
-// shard is one independently locked part of the table.
+// shard is one independently locked part of the table: a slab of entries
+// and two indexes into it, by the client→VIP tuple (dirInput) and by the
+// real→client tuple (dirOutput).
 type shard struct {
 	mu    sync.Mutex
-	fwd   map[key]uint32 // client→VIP tuple to index in conns
-	rev   map[key]uint32 // real→client tuple to index in conns
+	idx   [2]index
 	conns []Conn
 	free  []uint32
+	n     int
 	_     [64]byte // keep neighbouring shards' locks off one cache line
 }
 
@@ -68,8 +70,8 @@ func NewTable(max int, t Timeouts) *Table {
 		if hint > 1024 {
 			hint = 1024
 		}
-		s.fwd = make(map[key]uint32, hint)
-		s.rev = make(map[key]uint32, hint)
+		s.idx[dirInput] = newIndex(hint)
+		s.idx[dirOutput] = newIndex(hint)
 		s.conns = make([]Conn, 0, hint)
 	}
 	for i, d := range t {
@@ -89,7 +91,7 @@ func (t *Table) shardFor(client [4]byte, cport uint16, proto uint8) *shard {
 
 // insert adds c under the shard's lock, returning its index, or false when
 // the shard is full.
-func (t *Table) insert(s *shard, fk, rk key, c Conn) (uint32, bool) {
+func (t *Table) insert(s *shard, c Conn) (uint32, bool) {
 	var idx uint32
 	if n := len(s.free); n > 0 {
 		idx = s.free[n-1]
@@ -103,18 +105,19 @@ func (t *Table) insert(s *shard, fk, rk key, c Conn) (uint32, bool) {
 		s.conns = append(s.conns, c)
 	}
 	s.conns[idx].used = true
-	s.fwd[fk] = idx
-	s.rev[rk] = idx
+	s.put(dirInput, idx)
+	s.put(dirOutput, idx)
+	s.n++
 	return idx, true
 }
 
 // remove deletes the entry at idx under the shard's lock.
 func (s *shard) remove(idx uint32) {
-	c := &s.conns[idx]
-	delete(s.fwd, key{a: c.Client, b: c.VIP, pa: c.CPort, pb: c.VPort, proto: c.Proto})
-	delete(s.rev, key{a: c.Real, b: c.Client, pa: c.RPort, pb: c.CPort, proto: c.Proto})
-	*c = Conn{}
+	s.del(dirInput, idx)
+	s.del(dirOutput, idx)
+	s.conns[idx] = Conn{}
 	s.free = append(s.free, idx)
+	s.n--
 }
 
 // Expire removes every entry whose time has passed and returns how many.
@@ -142,7 +145,7 @@ func (t *Table) Len() int {
 	for i := range t.shards {
 		s := &t.shards[i]
 		s.mu.Lock()
-		n += len(s.fwd)
+		n += s.n
 		s.mu.Unlock()
 	}
 	return n
