@@ -128,7 +128,10 @@ type VirtualServer struct {
 	// PersistenceTimeout is 0 when persistence_timeout is absent;
 	// "persistence_timeout" with no value means 360s.
 	PersistenceTimeout time.Duration
-	Reals              []RealServer
+	// SchedulerFlags are the scheduler flag keywords given, as written:
+	// flag-1, flag-2, flag-3, sh-port, sh-fallback, mh-port, mh-fallback.
+	SchedulerFlags []string
+	Reals          []RealServer
 }
 
 // RealServer is one real_server of a virtual server.
@@ -139,6 +142,10 @@ type RealServer struct {
 	// server's port is used, as keepalived does.
 	Port   uint16
 	Weight int // 0..65535; default 1
+	// UThreshold and LThreshold are uthreshold and lthreshold: the
+	// connection count at which the server is overloaded and the count it
+	// must fall to before it takes new connections again; 0 when not set.
+	UThreshold, LThreshold int
 }
 
 // VRRPInstance is one vrrp_instance block.

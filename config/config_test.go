@@ -201,3 +201,32 @@ func TestDeterministic(t *testing.T) {
 		}
 	}
 }
+
+func TestSchedulerFlagsAndThresholds(t *testing.T) {
+	src := `virtual_server 198.18.0.100 80 {
+    lb_algo mh
+    mh-port
+    flag-1
+    real_server 198.18.1.11 80 {
+        weight 2
+        uthreshold 100
+        lthreshold 50
+    }
+}
+`
+	spec, err := Parse("f.conf", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	vs := spec.VirtualServers[0]
+	if len(vs.SchedulerFlags) != 2 || vs.SchedulerFlags[0] != "mh-port" || vs.SchedulerFlags[1] != "flag-1" {
+		t.Fatalf("flags %q", vs.SchedulerFlags)
+	}
+	if rs := vs.Reals[0]; rs.UThreshold != 100 || rs.LThreshold != 50 {
+		t.Fatalf("thresholds %d %d", rs.UThreshold, rs.LThreshold)
+	}
+	_, err = Parse("f.conf", []byte("virtual_server 198.18.0.100 80 {\n  sh-port yes\n}\n"))
+	if err == nil || !strings.Contains(err.Error(), `f.conf:2:11: sh-port takes no value; unexpected "yes"`) {
+		t.Fatalf("error %v", err)
+	}
+}

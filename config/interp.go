@@ -299,6 +299,14 @@ func (in *interp) virtualServer(st *stmt) {
 			}
 			seen[key] = rs.Pos
 			vs.Reals = append(vs.Reals, rs)
+		case "flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback", "mh-port", "mh-fallback":
+			in.noBlock(s)
+			if len(s.args) > 0 {
+				p.errorf(s.args[0].pos, "%s takes no value; unexpected %q", s.kw.text, s.args[0].text)
+				valid = false
+				break
+			}
+			vs.SchedulerFlags = append(vs.SchedulerFlags, s.kw.text)
 		default:
 			in.other(s, notActedVS)
 		}
@@ -356,6 +364,17 @@ func (in *interp) realServer(st *stmt, vs *VirtualServer, vsAddrOK, vsPortOK boo
 				break
 			}
 			rs.Weight = n
+		case "uthreshold", "lthreshold":
+			n, ok := in.number(s, "real_server "+s.kw.text, 0, 65535, s.kw.text+" 1000")
+			if !ok {
+				valid = false
+				break
+			}
+			if s.kw.text == "uthreshold" {
+				rs.UThreshold = n
+			} else {
+				rs.LThreshold = n
+			}
 		default:
 			in.other(s, notActedRS)
 		}

@@ -60,16 +60,14 @@ var notActedVS = set(
 	"sorry_server", "sorry_server_inhibit", "sorry_server_lvs_method",
 	"virtualhost", "ops", "one_packet_scheduler", "retry",
 	"delay_before_retry", "warmup", "connect_timeout", "inhibit_on_failure",
-	"smtp_alert", "flag-1", "flag-2", "flag-3", "sh-port", "sh-fallback",
-	"mh-port", "mh-fallback", "ip_family", "nb_get_retry",
+	"smtp_alert", "ip_family", "nb_get_retry",
 )
 
 // notActedRS are real_server keywords.
 var notActedRS = set(
 	"TCP_CHECK", "HTTP_GET", "SSL_GET", "SMTP_CHECK", "DNS_CHECK",
 	"MISC_CHECK", "BFD_CHECK", "PING_CHECK", "UDP_CHECK", "FILE_CHECK",
-	"inhibit_on_failure", "notify_up", "notify_down", "uthreshold",
-	"lthreshold", "smtp_alert", "alpha", "retry", "delay_before_retry",
+	"inhibit_on_failure", "notify_up", "notify_down", "smtp_alert", "alpha", "retry", "delay_before_retry",
 	"warmup", "delay_loop", "connect_timeout", "virtualhost",
 	"lvs_method", "nb_get_retry",
 )

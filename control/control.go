@@ -48,9 +48,6 @@ type VIP struct {
 	Label    string
 }
 
-// implemented lists the schedulers xvs has; others fall back to wrr.
-var implemented = map[string]bool{"rr": true, "wrr": true}
-
 // NewPlan resolves a Spec against the machine's interfaces.
 func NewPlan(spec *config.Spec) (*Plan, error) {
 	p := &Plan{WAN: spec.XVS.WANInterface, LAN: spec.XVS.LANInterface, Queues: spec.XVS.Queues}
@@ -68,10 +65,9 @@ func NewPlan(spec *config.Spec) (*Plan, error) {
 		if vs.Protocol == "UDP" {
 			proto = header.ProtocolUDP
 		}
-		name := vs.Scheduler
-		if !implemented[name] {
-			p.Notes = append(p.Notes, fmt.Sprintf("%s: lb_algo %s is not implemented yet; using wrr", vs.Pos, name))
-			name = "wrr"
+		opts, err := scheduler.KeepalivedOptions(vs.Scheduler, vs.SchedulerFlags...)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", vs.Pos, err)
 		}
 		if vs.PersistenceTimeout > 0 {
 			p.Notes = append(p.Notes, fmt.Sprintf("%s: persistence_timeout is not implemented yet: each connection is scheduled on its own", vs.Pos))
@@ -79,10 +75,12 @@ func NewPlan(spec *config.Spec) (*Plan, error) {
 		svc := &nat.Service{VIP: vs.Addr.As4(), Port: vs.Port, Proto: proto}
 		servers := make([]scheduler.Server, 0, len(vs.Reals))
 		for _, r := range vs.Reals {
-			svc.Reals = append(svc.Reals, nat.Real{Addr: r.Addr.As4(), Port: r.Port, Weight: r.Weight})
-			servers = append(servers, scheduler.Server{Weight: r.Weight})
+			cnt := new(scheduler.Counts)
+			cnt.SetThresholds(r.UThreshold, r.LThreshold)
+			svc.Reals = append(svc.Reals, nat.Real{Addr: r.Addr.As4(), Port: r.Port, Weight: r.Weight, Counts: cnt})
+			servers = append(servers, scheduler.Server{Weight: r.Weight, Key: netip.AddrPortFrom(r.Addr, r.Port).String(), Counts: cnt})
 		}
-		s, err := scheduler.New(name, servers)
+		s, err := scheduler.NewWithOptions(vs.Scheduler, servers, opts)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", vs.Pos, err)
 		}

@@ -51,7 +51,7 @@ func TestNewPlanFindsInterfaces(t *testing.T) {
 		err       string
 		notes     int
 	}{
-		{desc: "VIP held by wan0", src: vsBlock, wan: "wan0", lan: "lan0", notes: 1},
+		{desc: "VIP held by wan0", src: vsBlock, wan: "wan0", lan: "lan0"},
 		{desc: "VIP in a vrrp_instance", src: `
 vrrp_instance VI_1 {
     state MASTER
@@ -65,7 +65,7 @@ virtual_server 198.18.0.200 80 {
     lb_algo rr
     real_server 198.18.1.11 80 { weight 1 }
 }`, wan: "wan0", lan: "lan0"},
-		{desc: "xvs block overrides", src: vsBlock + "xvs {\n wan_interface lan0\n lan_interface wan0\n queues 1\n}\n", wan: "lan0", lan: "wan0", notes: 1},
+		{desc: "xvs block overrides", src: vsBlock + "xvs {\n wan_interface lan0\n lan_interface wan0\n queues 1\n}\n", wan: "lan0", lan: "wan0"},
 		{desc: "VIP nowhere", src: `
 virtual_server 198.18.0.201 80 {
     lb_algo rr

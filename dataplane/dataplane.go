@@ -155,7 +155,7 @@ func (d *Dataplane) SetServices(list []*nat.Service) error {
 	if err := d.prog.SetServices(svcs, reals); err != nil {
 		return err
 	}
-	d.eng.SetServices(nat.NewServices(list))
+	d.eng.SetServices(list)
 	if missing := d.neigh.Resolve(time.Second, addrs...); len(missing) > 0 {
 		d.log.Warn("real servers without a link-layer address yet; their first frames wait for ARP",
 			zap.Int("count", len(missing)), zap.String("first", netip.AddrFrom4(missing[0]).String()))

@@ -47,8 +47,8 @@ func testWorker(t testing.TB, wanNeigh map[[4]byte][6]byte) (*worker, *linkView,
 	if err != nil {
 		t.Fatal(err)
 	}
-	eng.SetServices(nat.NewServices([]*nat.Service{{VIP: vip, Port: 53, Proto: header.ProtocolUDP,
-		Reals: []nat.Real{{Addr: real1, Port: 53, Weight: 1}}, Sched: s}}))
+	eng.SetServices([]*nat.Service{{VIP: vip, Port: 53, Proto: header.ProtocolUDP,
+		Reals: []nat.Real{{Addr: real1, Port: 53, Weight: 1}}, Sched: s}})
 	n := &Neighbours{links: map[int]*atomic.Pointer[linkView]{1: {}, 2: {}}, miss: make(chan [4]byte, 4)}
 	wan := &linkView{
 		routes: []route{

@@ -36,6 +36,13 @@ type server struct {
 	err  error
 }
 
+// ServeOptions change how a lab server behaves.
+type ServeOptions struct {
+	// Delay holds every HTTP response back this long, to make a slow
+	// server (its connections stay established longer).
+	Delay time.Duration
+}
+
 // Serve starts the lab servers of real server name inside namespace nsName:
 // HTTP on TCP port 80, answering any GET with status 200, header
 // "X-Server: name" and body name+"\n" (connections are closed after each
@@ -43,6 +50,11 @@ type server struct {
 // the payload name. The servers run on goroutines of this process until the
 // returned Closer is closed.
 func Serve(nsName, name string) (io.Closer, error) {
+	return ServeWith(nsName, name, ServeOptions{})
+}
+
+// ServeWith is Serve with options.
+func ServeWith(nsName, name string, o ServeOptions) (io.Closer, error) {
 	if name == "" {
 		return nil, errors.New("lab: empty server name")
 	}
@@ -68,6 +80,9 @@ func Serve(nsName, name string) (io.Closer, error) {
 	body := []byte(name + "\n")
 	s.http = &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if o.Delay > 0 {
+				time.Sleep(o.Delay)
+			}
 			w.Header().Set("X-Server", name)
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.Header().Set("Connection", "close")

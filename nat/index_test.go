@@ -60,7 +60,7 @@ func TestShardIndexAgainstMap(t *testing.T) {
 			}
 		case 2:
 			if v, ok := ref[fk]; ok {
-				s.remove(v)
+				tb.remove(s, v)
 				delete(ref, fk)
 				if _, ok := s.get(dirInput, &fk); ok {
 					t.Fatalf("op %d: found after removal", i)

@@ -12,6 +12,12 @@ type Real struct {
 	Addr   [4]byte
 	Port   uint16
 	Weight int
+	// Counts are the server's live connection counts, kept by the table
+	// and read by the schedulers. Keep the same Counts for the same server
+	// across snapshots; nil gets one made by SetServices.
+	Counts *scheduler.Counts
+	// dest is the server's number in the table's registry of Counts.
+	dest uint32
 }
 
 // Service is a virtual service: VIP, port and protocol, its real servers and
@@ -68,8 +74,21 @@ func NewEngine(t *Table) *Engine {
 }
 
 // SetServices replaces the virtual services. Established connections keep
-// their real servers; new flows are scheduled over the new snapshot.
-func (e *Engine) SetServices(s *Services) { e.services.Store(s) }
+// their real servers; new flows are scheduled over the new snapshot. The
+// services must not be changed afterwards. Call it from one goroutine at a
+// time.
+func (e *Engine) SetServices(list []*Service) {
+	for _, svc := range list {
+		for i := range svc.Reals {
+			r := &svc.Reals[i]
+			if r.Counts == nil {
+				r.Counts = new(scheduler.Counts)
+			}
+			r.dest = e.table.register(r.Counts)
+		}
+	}
+	e.services.Store(NewServices(list))
+}
 
 // Services returns the current snapshot.
 func (e *Engine) Services() *Services { return e.services.Load() }
@@ -190,7 +209,7 @@ func (e *Engine) Inbound(frame []byte, now int64) Result {
 		// A new SYN on a closed connection's tuple starts a new
 		// connection, scheduled afresh, as IPVS's conn_reuse_mode does.
 		if st := s.conns[idx].State; st == StateTimeWait || st == StateClose {
-			s.remove(idx)
+			t.remove(s, idx)
 			ok = false
 		}
 	}
@@ -199,7 +218,7 @@ func (e *Engine) Inbound(frame []byte, now int64) Result {
 	if ok {
 		c := &s.conns[idx]
 		if proto == header.ProtocolTCP {
-			c.State = nextTCPState(c.State, dirInput, flags)
+			t.setState(c, nextTCPState(c.State, dirInput, flags))
 		}
 		c.Expires = now + t.timeouts[c.State]
 		c.InPkts++
@@ -220,7 +239,10 @@ func (e *Engine) Inbound(frame []byte, now int64) Result {
 		if svc == nil {
 			return Result{Drop: DropNoService}
 		}
-		i := svc.Sched.Pick(scheduler.Hint{})
+		h := scheduler.Hint{SrcPort: cport, DstPort: vport}
+		copy(h.Src[:], client[:])
+		copy(h.Dst[:], vip[:])
+		i := svc.Sched.Pick(h)
 		if i < 0 || i >= len(svc.Reals) {
 			return Result{Drop: DropNoRealServer}
 		}
@@ -229,7 +251,7 @@ func (e *Engine) Inbound(frame []byte, now int64) Result {
 		c := Conn{
 			Client: client, VIP: vip, Real: real,
 			CPort: cport, VPort: vport, RPort: rport,
-			Proto: proto, State: st,
+			Proto: proto, State: st, Dest: r.dest,
 			ClientMAC: header.Ethernet(frame).Source(),
 			Expires:   now + t.timeouts[st],
 			InPkts:    1, InBytes: size,
@@ -283,7 +305,7 @@ func (e *Engine) Outbound(frame []byte, now int64) Result {
 	}
 	c := &s.conns[idx]
 	if proto == header.ProtocolTCP {
-		c.State = nextTCPState(c.State, dirOutput, flags)
+		t.setState(c, nextTCPState(c.State, dirOutput, flags))
 	}
 	c.Expires = now + t.timeouts[c.State]
 	c.OutPkts++

@@ -104,7 +104,7 @@ func newEngineSize(t testing.TB, max int, weights ...int) *Engine {
 		svc.Sched = s
 		list = append(list, svc)
 	}
-	e.SetServices(NewServices(list))
+	e.SetServices(list)
 	return e
 }
 
@@ -277,7 +277,7 @@ func TestNoRealServer(t *testing.T) {
 func TestTableFull(t *testing.T) {
 	e := NewEngine(NewTable(numShards, DefaultTimeouts)) // one entry per shard
 	s, _ := scheduler.New("rr", []scheduler.Server{{Weight: 1}})
-	e.SetServices(NewServices([]*Service{{VIP: vip, Port: 80, Proto: header.ProtocolUDP, Reals: []Real{{Addr: rs[0], Port: 80, Weight: 1}}, Sched: s}}))
+	e.SetServices([]*Service{{VIP: vip, Port: 80, Proto: header.ProtocolUDP, Reals: []Real{{Addr: rs[0], Port: 80, Weight: 1}}, Sched: s}})
 	full := 0
 	for port := uint16(1); port < 2000; port++ {
 		f := pkt{src: client, dst: vip, sport: port, dport: 80, udp: true}.build(t)
@@ -558,5 +558,40 @@ func TestRandomRoundTrips(t *testing.T) {
 		if src := pk.NetworkLayer().NetworkFlow().Src().String(); src != fmt.Sprint(net.IP(vip[:])) {
 			t.Fatalf("reply %d from %s, want the VIP", i, src)
 		}
+	}
+}
+
+// TestConnectionCounts checks the active/inactive counts the schedulers
+// read, with IPVS's meaning: a TCP connection is active while ESTABLISHED,
+// everything else (UDP included) is inactive.
+func TestConnectionCounts(t *testing.T) {
+	e := newEngine(t, 1)
+	svc := e.Services().Lookup(vip, 80, header.ProtocolTCP)
+	cnt := svc.Reals[0].Counts
+	check := func(step string, active, inactive int64) {
+		t.Helper()
+		if a, i := cnt.Active.Load(), cnt.Inactive.Load(); a != active || i != inactive {
+			t.Fatalf("%s: active %d inactive %d, want %d %d", step, a, i, active, inactive)
+		}
+	}
+	in := func(syn, ack, fin bool) {
+		f := pkt{src: client, dst: vip, sport: 6000, dport: 80, syn: syn, ack: ack, fin: fin}.build(t)
+		if r := e.Inbound(f, 0); r.Drop != DropNone {
+			t.Fatal(r.Drop)
+		}
+	}
+	in(true, false, false)
+	check("SYN", 0, 1)
+	in(false, true, false)
+	check("ACK", 1, 0)
+	in(false, true, true)
+	check("FIN", 0, 1)
+	e.Table().Expire(1 << 62)
+	check("expired", 0, 0)
+	udp := e.Services().Lookup(vip, 80, header.ProtocolUDP).Reals[0].Counts
+	f := pkt{src: client, dst: vip, sport: 6001, dport: 80, udp: true}.build(t)
+	e.Inbound(f, 0)
+	if udp.Inactive.Load() != 1 || udp.Active.Load() != 0 {
+		t.Fatalf("UDP counts %d %d", udp.Active.Load(), udp.Inactive.Load())
 	}
 }

@@ -104,7 +104,7 @@ func BenchmarkTableInsert(b *testing.B) {
 				s.mu.Lock()
 				idx, ok := t.insert(s, c)
 				if ok {
-					s.remove(idx)
+					t.remove(s, idx)
 				}
 				s.mu.Unlock()
 				if !ok {

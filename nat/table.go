@@ -2,7 +2,10 @@ package nat
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/xvs-project/xvs/scheduler"
 )
 
 // numShards is the number of independently locked parts of the table. A
@@ -26,8 +29,15 @@ type Conn struct {
 	// nanoseconds of the clock the table is driven with.
 	Expires                            int64
 	InPkts, OutPkts, InBytes, OutBytes uint64
-	used                               bool
+	// Dest is the real server's number in the table's registry of
+	// connection counts.
+	Dest uint32
+	used bool
 }
+
+// Active reports whether the connection counts as active for the
+// schedulers, as IPVS counts it: a TCP connection in ESTABLISHED.
+func (c *Conn) Active() bool { return c.State == StateEstablished }
 
 // key is a flow's 5-tuple as seen in one direction. It has no padding, so it
 // hashes as plain memory.
@@ -55,6 +65,50 @@ type Table struct {
 	shards   [numShards]shard
 	perShard int
 	timeouts [numStates]int64
+
+	// dests is the registry of real servers' connection counts, indexed by
+	// Conn.Dest; append-only, replaced whole under destMu.
+	dests  atomic.Pointer[[]*scheduler.Counts]
+	destMu sync.Mutex
+}
+
+// register returns the registry number of c, adding it if new.
+func (t *Table) register(c *scheduler.Counts) uint32 {
+	t.destMu.Lock()
+	defer t.destMu.Unlock()
+	var cur []*scheduler.Counts
+	if p := t.dests.Load(); p != nil {
+		cur = *p
+	}
+	for i, d := range cur {
+		if d == c {
+			return uint32(i)
+		}
+	}
+	next := append(cur[:len(cur):len(cur)], c)
+	t.dests.Store(&next)
+	return uint32(len(next) - 1)
+}
+
+// counts returns the registered counts of a connection's real server, or
+// nil for a connection made without a registered server (tests).
+func (t *Table) counts(c *Conn) *scheduler.Counts {
+	if p := t.dests.Load(); p != nil && int(c.Dest) < len(*p) {
+		return (*p)[c.Dest]
+	}
+	return nil
+}
+
+// setState moves c to state st, keeping its server's active and inactive
+// counts right.
+func (t *Table) setState(c *Conn, st State) {
+	was := c.Active()
+	c.State = st
+	if now := c.Active(); now != was {
+		if cnt := t.counts(c); cnt != nil {
+			cnt.Move(was, now)
+		}
+	}
 }
 
 // NewTable returns a table for at most max connections (DefaultMaxConns when
@@ -105,6 +159,9 @@ func (t *Table) insert(s *shard, c Conn) (uint32, bool) {
 		s.conns = append(s.conns, c)
 	}
 	s.conns[idx].used = true
+	if cnt := t.counts(&s.conns[idx]); cnt != nil {
+		cnt.Add(s.conns[idx].Active())
+	}
 	s.put(dirInput, idx)
 	s.put(dirOutput, idx)
 	s.n++
@@ -112,7 +169,11 @@ func (t *Table) insert(s *shard, c Conn) (uint32, bool) {
 }
 
 // remove deletes the entry at idx under the shard's lock.
-func (s *shard) remove(idx uint32) {
+func (t *Table) remove(s *shard, idx uint32) {
+	c := &s.conns[idx]
+	if cnt := t.counts(c); cnt != nil {
+		cnt.Remove(c.Active())
+	}
 	s.del(dirInput, idx)
 	s.del(dirOutput, idx)
 	s.conns[idx] = Conn{}
@@ -130,7 +191,7 @@ func (t *Table) Expire(now int64) int {
 		s.mu.Lock()
 		for j := range s.conns {
 			if s.conns[j].used && s.conns[j].Expires <= now {
-				s.remove(uint32(j))
+				t.remove(s, uint32(j))
 				n++
 			}
 		}

@@ -3,6 +3,7 @@ package scheduler
 import (
 	"errors"
 	"flag"
+	"fmt"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -31,22 +32,24 @@ func (l ipvsList) next(node int) int { return (node + 1) % (len(l.weights) + 1) 
 
 // refRR is the reference for ip_vs_rr_schedule: start after the last
 // picked server (initially the head) and take the first server of
-// non-zero weight; give up after a whole lap.
+// non-zero weight that is not overloaded; give up after a whole lap,
+// leaving the position as it was.
 type refRR struct {
-	l    ipvsList
-	last int
+	l        ipvsList
+	last     int
+	overload func(i int) bool // IP_VS_DEST_F_OVERLOAD of server i
 }
 
 func newRefRR(weights []int) *refRR {
 	l := ipvsList{weights}
-	return &refRR{l: l, last: l.head()}
+	return &refRR{l: l, last: l.head(), overload: func(int) bool { return false }}
 }
 
 func (r *refRR) pick() int {
 	node := r.last
 	for steps := 0; steps <= len(r.l.weights)+1; steps++ {
 		node = r.l.next(node)
-		if node != r.l.head() && r.l.weights[node] > 0 {
+		if node != r.l.head() && r.l.weights[node] > 0 && !r.overload(node) {
 			r.last = node
 			return node
 		}
@@ -57,10 +60,13 @@ func (r *refRR) pick() int {
 // refWRR is the reference for ip_vs_wrr_schedule with its mark: cl is the
 // last node picked (initially the head), cw the current weight, mw the
 // maximum weight and di the gcd of the non-zero weights, computed here by
-// brute force.
+// brute force. A server that is overloaded is walked past. The caller
+// must leave at least one server of non-zero weight not overloaded (the
+// kernel's give-up rule for an all-overloaded pool is not modelled).
 type refWRR struct {
 	l              ipvsList
 	cl, cw, mw, di int
+	overload       func(i int) bool
 }
 
 func newRefWRR(weights []int) *refWRR {
@@ -86,6 +92,7 @@ func newRefWRR(weights []int) *refWRR {
 		}
 	}
 	r.cw = r.mw
+	r.overload = func(int) bool { return false }
 	return r
 }
 
@@ -105,7 +112,7 @@ func (r *refWRR) pick() int {
 			}
 			continue
 		}
-		if r.l.weights[node] >= r.cw {
+		if r.l.weights[node] >= r.cw && !r.overload(node) {
 			r.cl = node
 			return node
 		}
@@ -129,11 +136,26 @@ func mustNew(t testing.TB, name string, weights ...int) Scheduler {
 	return s
 }
 
+// weightPool returns the validated pool of servers with these weights and
+// no counts.
+func weightPool(t testing.TB, weights ...int) *pool {
+	t.Helper()
+	p, err := newPool(servers(weights...))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
 // wrrBoth returns the wrr scheduler for weights in both of its modes.
-func wrrBoth(weights []int) map[string]Scheduler {
+func wrrBoth(t testing.TB, weights []int) map[string]Scheduler {
+	return wrrBothPool(weightPool(t, weights...))
+}
+
+func wrrBothPool(p *pool) map[string]Scheduler {
 	return map[string]Scheduler{
-		"precomputed": newWRR(slices.Clone(weights), maxCycle),
-		"step":        newWRR(slices.Clone(weights), 0),
+		"precomputed": newWRR(p, maxCycle),
+		"step":        newWRR(p, 0),
 	}
 }
 
@@ -150,6 +172,27 @@ func letters(s Scheduler, n int) string {
 	return b.String()
 }
 
+// TestWRRExactSequences checks golden wrr cycles. The first, weights
+// A=4 B=3 C=2, derived by hand from ip_vs_wrr_schedule: mw = 4, di =
+// gcd(4,3,2) = 1, the mark starts at the list head with cw = mw = 4.
+//
+//	pick 1: walk from the head: A (4 >= 4) → A
+//	pick 2: walk on from A: B (3 < 4), C (2 < 4), head: cw = 3;
+//	        A (4 >= 3) → A
+//	pick 3: from A: B (3 >= 3) → B
+//	pick 4: from B: C (2 < 3), head: cw = 2; A → A
+//	pick 5: from A: B (3 >= 2) → B
+//	pick 6: from B: C (2 >= 2) → C
+//	pick 7: from C: head: cw = 1; A → A
+//	pick 8: B → B
+//	pick 9: C → C
+//	pick 10: from C: head: cw = 0 <= 0, so cw = mw = 4; A → A, and the
+//	        cycle of 4+3+2 = 9 picks starts again.
+//
+// So one cycle is A A B A B C A B C: A 4 times, B 3, C 2.
+//
+// With B overloaded (its turns passed over, mw and di unchanged) the
+// same walk gives A A A C A C; see TestWRROverloadSequence.
 func TestWRRExactSequences(t *testing.T) {
 	for _, tc := range []struct {
 		weights []int
@@ -167,7 +210,7 @@ func TestWRRExactSequences(t *testing.T) {
 		{[]int{3, 3, 1}, "ABABABC"},   // ties
 		{[]int{100, 1}, strings.Repeat("A", 100) + "B"},
 	} {
-		for mode, s := range wrrBoth(tc.weights) {
+		for mode, s := range wrrBoth(t, tc.weights) {
 			// Three whole cycles.
 			if got, want := letters(s, 3*len(tc.want)), strings.Repeat(tc.want, 3); got != want {
 				t.Errorf("wrr %v (%s): %s, want %s", tc.weights, mode, got, want)
@@ -211,7 +254,7 @@ func TestNoServerAvailable(t *testing.T) {
 				}
 			}
 		}
-		for mode, s := range wrrBoth(weights) {
+		for mode, s := range wrrBoth(t, weights) {
 			if i := s.Pick(Hint{}); i != -1 {
 				t.Errorf("wrr %v (%s): Pick = %d, want -1", weights, mode, i)
 			}
@@ -245,7 +288,7 @@ func TestAgainstReferenceRandomPools(t *testing.T) {
 		weights := randomWeights(r)
 		refW := newRefWRR(weights)
 		refR := newRefRR(weights)
-		wrr := wrrBoth(weights)
+		wrr := wrrBoth(t, weights)
 		rr := mustNew(t, "rr", weights...)
 		length := 0
 		for _, w := range weights {
@@ -299,7 +342,7 @@ func TestCycleLengthLimit(t *testing.T) {
 func TestProportionalOverWholeCycles(t *testing.T) {
 	weights := []int{4, 3, 2, 0, 6}
 	const cycles = 50
-	for mode, s := range wrrBoth(weights) {
+	for mode, s := range wrrBoth(t, weights) {
 		counts := make([]int, len(weights))
 		for range cycles * (4 + 3 + 2 + 6) {
 			counts[s.Pick(Hint{})]++
@@ -323,9 +366,9 @@ func TestConcurrentExactTotals(t *testing.T) {
 		weights []int
 		perLap  func(w int) int // picks per cycle for a server of weight w
 	}{
-		{"wrr precomputed", newWRR([]int{4, 3, 2, 0, 1}, maxCycle), []int{4, 3, 2, 0, 1}, func(w int) int { return w }},
-		{"wrr step", newWRR([]int{6, 0, 9, 3}, 0), []int{6, 0, 9, 3}, func(w int) int { return w / 3 }},
-		{"rr", newRR([]int{5, 0, 1, 1}), []int{5, 0, 1, 1}, func(w int) int { return min(w, 1) }},
+		{"wrr precomputed", newWRR(weightPool(t, 4, 3, 2, 0, 1), maxCycle), []int{4, 3, 2, 0, 1}, func(w int) int { return w }},
+		{"wrr step", newWRR(weightPool(t, 6, 0, 9, 3), 0), []int{6, 0, 9, 3}, func(w int) int { return w / 3 }},
+		{"rr", mustNew(t, "rr", 5, 0, 1, 1), []int{5, 0, 1, 1}, func(w int) int { return min(w, 1) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			length := 0
@@ -357,14 +400,33 @@ func TestConcurrentExactTotals(t *testing.T) {
 }
 
 func TestPickDoesNotAllocate(t *testing.T) {
-	for name, s := range map[string]Scheduler{
-		"rr":              mustNew(t, "rr", 1, 0, 3),
-		"wrr precomputed": mustNew(t, "wrr", 4, 3, 2),
-		"wrr step":        newWRR([]int{4, 3, 2}, 0),
-		"empty":           mustNew(t, "wrr"),
-	} {
+	cases := map[string]Scheduler{
+		"wrr step": newWRR(weightPool(t, 4, 3, 2), 0),
+		"empty":    mustNew(t, "wrr"),
+	}
+	for _, name := range Names() {
+		for _, fallback := range []bool{false, true} {
+			pool := benchPool(20)
+			// Some servers unavailable, so that the skips and fallbacks run.
+			pool[3].Counts.overload.Store(true)
+			pool[7].Weight = 0
+			s, err := NewWithOptions(name, pool, Options{Fallback: fallback, Port: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			cases[fmt.Sprintf("%s fallback=%v", name, fallback)] = s
+		}
+	}
+	for name, s := range cases {
+		var h Hint
 		var sink int
-		if n := testing.AllocsPerRun(1000, func() { sink += s.Pick(Hint{Hash: 42}) }); n != 0 {
+		n := testing.AllocsPerRun(2000, func() {
+			h.Src[3]++
+			h.Dst[2]++
+			h.SrcPort++
+			sink += s.Pick(h)
+		})
+		if n != 0 {
 			t.Errorf("%s: %v allocations per Pick", name, n)
 		}
 		_ = sink
@@ -372,7 +434,7 @@ func TestPickDoesNotAllocate(t *testing.T) {
 }
 
 func TestNewErrors(t *testing.T) {
-	for _, name := range []string{"", "RR", "wlc", "round-robin", "wrr "} {
+	for _, name := range []string{"", "RR", "WLC", "round-robin", "wrr ", "random"} {
 		if _, err := New(name, servers(1)); !errors.Is(err, ErrUnknownScheduler) {
 			t.Errorf("New(%q): %v, want ErrUnknownScheduler", name, err)
 		}
@@ -387,15 +449,39 @@ func TestNewErrors(t *testing.T) {
 	if _, err := New("rr", servers(0, MaxWeight)); err != nil {
 		t.Errorf("weights 0 and MaxWeight: %v", err)
 	}
+	for _, w := range []int{-1, tooBig} {
+		if _, err := New("mh", []Server{{Weight: 0, LastWeight: w}}); !errors.Is(err, ErrInvalidWeight) {
+			t.Errorf("last weight %d: %v, want ErrInvalidWeight", w, err)
+		}
+	}
+	dup := []Server{{Weight: 1, Key: "a"}, {Weight: 1, Key: "b"}, {Weight: 2, Key: "a"}}
+	for _, name := range Names() {
+		if _, err := New(name, dup); !errors.Is(err, ErrDuplicateKey) {
+			t.Errorf("%s with a duplicate key: %v, want ErrDuplicateKey", name, err)
+		}
+		// Servers without a key are told apart by position.
+		if _, err := New(name, []Server{{Weight: 1}, {Weight: 1}}); err != nil {
+			t.Errorf("%s without keys: %v", name, err)
+		}
+	}
+	for _, opts := range []Options{{MHTableSize: 4096}, {MHTableSize: 2, LBLCExpire: 1}} {
+		if _, err := NewWithOptions("mh", servers(1, 1, 1), opts); !errors.Is(err, ErrInvalidOption) {
+			t.Errorf("%+v: %v, want ErrInvalidOption", opts, err)
+		}
+	}
+	if _, err := NewWithOptions("lblc", servers(1), Options{LBLCExpire: -1}); !errors.Is(err, ErrInvalidOption) {
+		t.Errorf("negative LBLCExpire: %v, want ErrInvalidOption", err)
+	}
 }
 
 func TestNames(t *testing.T) {
 	names := Names()
-	if !slices.Equal(names, []string{"rr", "wrr"}) {
-		t.Fatalf("Names() = %v", names)
+	want := []string{"dh", "fo", "lblc", "lblcr", "lc", "mh", "nq", "ovf", "rr", "sed", "sh", "twos", "wlc", "wrr"}
+	if !slices.Equal(names, want) {
+		t.Fatalf("Names() = %v, want %v", names, want)
 	}
 	names[0] = "changed"
-	if Names()[0] != "rr" {
+	if Names()[0] != "dh" {
 		t.Fatal("Names returns shared state")
 	}
 	for _, n := range Names() {
@@ -415,43 +501,6 @@ func TestSnapshotIsCopied(t *testing.T) {
 	if got := letters(s, 9); got != "AABABCABC" {
 		t.Fatalf("after the caller changed its slice: %s", got)
 	}
-}
-
-func benchmarkPick(b *testing.B, s Scheduler) {
-	b.ReportAllocs()
-	var sink int
-	for b.Loop() {
-		sink += s.Pick(Hint{})
-	}
-	_ = sink
-}
-
-func benchmarkPickParallel(b *testing.B, s Scheduler) {
-	b.ReportAllocs()
-	b.RunParallel(func(pb *testing.PB) {
-		var sink int
-		for pb.Next() {
-			sink += s.Pick(Hint{})
-		}
-		_ = sink
-	})
-}
-
-func BenchmarkPickRR(b *testing.B) { benchmarkPick(b, mustNew(b, "rr", 1, 1, 1, 1, 0, 1)) }
-func BenchmarkPickWRR(b *testing.B) {
-	benchmarkPick(b, mustNew(b, "wrr", 40, 30, 20, 10, 0, 7))
-}
-func BenchmarkPickWRRStep(b *testing.B) {
-	benchmarkPick(b, newWRR([]int{40, 30, 20, 10, 0, 7}, 0))
-}
-func BenchmarkPickRRParallel(b *testing.B) {
-	benchmarkPickParallel(b, mustNew(b, "rr", 1, 1, 1, 1, 0, 1))
-}
-func BenchmarkPickWRRParallel(b *testing.B) {
-	benchmarkPickParallel(b, mustNew(b, "wrr", 40, 30, 20, 10, 0, 7))
-}
-func BenchmarkPickWRRStepParallel(b *testing.B) {
-	benchmarkPickParallel(b, newWRR([]int{40, 30, 20, 10, 0, 7}, 0))
 }
 
 // BenchmarkNewWRR measures building a snapshot with a cycle near the limit.
