@@ -92,7 +92,7 @@ var tcpStates = [2][4][11]State{
 		//            sNO  sES  sSS  sSR  sFW  sTW  sCL  sCW  sLA  sLI  sSA
 		flagSyn: {sSR, sES, sES, sSR, sSR, sSR, sSR, sSR, sSR, sSR, sSR},
 		flagFin: {sCL, sCW, sSS, sTW, sTW, sTW, sCL, sCW, sLA, sLI, sTW},
-		flagAck: {sES, sES, sSS, sES, sFW, sTW, sCL, sCW, sCL, sLI, sES},
+		flagAck: {sCL, sES, sSS, sES, sFW, sTW, sCL, sCW, sCL, sLI, sES},
 		flagRst: {sCL, sCL, sCL, sSR, sCL, sCL, sCL, sCL, sLA, sLI, sSR},
 	},
 	dirOutput: {
