@@ -128,6 +128,10 @@ type VirtualServer struct {
 	// PersistenceTimeout is 0 when persistence_timeout is absent;
 	// "persistence_timeout" with no value means 360s.
 	PersistenceTimeout time.Duration
+	// PersistenceGranularity is persistence_granularity as a prefix
+	// length: clients in the same prefix share a persistence template.
+	// 0 when not set, which means the whole address (32 or 128).
+	PersistenceGranularity int
 	// SchedulerFlags are the scheduler flag keywords given, as written:
 	// flag-1, flag-2, flag-3, sh-port, sh-fallback, mh-port, mh-fallback.
 	SchedulerFlags []string

@@ -272,6 +272,19 @@ func (in *interp) virtualServer(st *stmt) {
 				break
 			}
 			vs.PersistenceTimeout = time.Duration(n) * time.Second
+		case "persistence_granularity":
+			t, ok := in.value(s, "persistence_granularity 255.255.255.0")
+			if !ok {
+				valid = false
+				break
+			}
+			bits, ok := parseGranularity(t.text)
+			if !ok {
+				p.errorf(t.pos, "persistence_granularity %q is not a netmask such as 255.255.255.0 or a prefix length such as 24", t.text)
+				valid = false
+				break
+			}
+			vs.PersistenceGranularity = bits
 		case "protocol":
 			t, ok := in.value(s, "protocol TCP")
 			if !ok {
@@ -659,4 +672,27 @@ func validIfName(s string) bool {
 		return false
 	}
 	return !strings.ContainsAny(s, "/: \t\n\r\v\f")
+}
+
+// parseGranularity reads a persistence netmask, dotted (255.255.255.0) or
+// as a prefix length (24, or /24), and returns its length in bits.
+func parseGranularity(s string) (int, bool) {
+	if n, ok := parseNum(strings.TrimPrefix(s, "/"), 0, 128); ok {
+		return n, true
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil || !a.Is4() {
+		return 0, false
+	}
+	m := a.As4()
+	v := uint32(m[0])<<24 | uint32(m[1])<<16 | uint32(m[2])<<8 | uint32(m[3])
+	bits := 0
+	for v&0x80000000 != 0 {
+		bits++
+		v <<= 1
+	}
+	if v != 0 {
+		return 0, false // not contiguous
+	}
+	return bits, true
 }

@@ -55,7 +55,7 @@ var notActedGlobal = set(
 
 // notActedVS are virtual_server keywords.
 var notActedVS = set(
-	"persistence_granularity", "persistence_engine", "ha_suspend", "alpha",
+	"persistence_engine", "ha_suspend", "alpha",
 	"omega", "quorum", "quorum_up", "quorum_down", "hysteresis",
 	"sorry_server", "sorry_server_inhibit", "sorry_server_lvs_method",
 	"virtualhost", "ops", "one_packet_scheduler", "retry",

@@ -69,10 +69,8 @@ func NewPlan(spec *config.Spec) (*Plan, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", vs.Pos, err)
 		}
-		if vs.PersistenceTimeout > 0 {
-			p.Notes = append(p.Notes, fmt.Sprintf("%s: persistence_timeout is not implemented yet: each connection is scheduled on its own", vs.Pos))
-		}
-		svc := &nat.Service{VIP: vs.Addr.As4(), Port: vs.Port, Proto: proto}
+		svc := &nat.Service{VIP: vs.Addr.As4(), Port: vs.Port, Proto: proto,
+			Persistence: vs.PersistenceTimeout, PersistBits: uint8(min(vs.PersistenceGranularity, 32))}
 		servers := make([]scheduler.Server, 0, len(vs.Reals))
 		for _, r := range vs.Reals {
 			cnt := new(scheduler.Counts)

@@ -60,7 +60,7 @@ func TestShardIndexAgainstMap(t *testing.T) {
 			}
 		case 2:
 			if v, ok := ref[fk]; ok {
-				tb.remove(s, v)
+				tb.remove(s, v, 0)
 				delete(ref, fk)
 				if _, ok := s.get(dirInput, &fk); ok {
 					t.Fatalf("op %d: found after removal", i)

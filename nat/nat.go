@@ -2,6 +2,7 @@ package nat
 
 import (
 	"sync/atomic"
+	"time"
 
 	"github.com/xvs-project/xvs/internal/header"
 	"github.com/xvs-project/xvs/scheduler"
@@ -29,6 +30,12 @@ type Service struct {
 	Proto uint8 // header.ProtocolTCP or header.ProtocolUDP
 	Reals []Real
 	Sched scheduler.Scheduler
+	// Persistence is persistence_timeout: 0 schedules every connection on
+	// its own; otherwise a client keeps its real server across connections
+	// (see persist.go). PersistBits is persistence_granularity as a prefix
+	// length (0: the whole address).
+	Persistence time.Duration
+	PersistBits uint8
 }
 
 type svcKey struct {
@@ -209,7 +216,7 @@ func (e *Engine) Inbound(frame []byte, now int64) Result {
 		// A new SYN on a closed connection's tuple starts a new
 		// connection, scheduled afresh, as IPVS's conn_reuse_mode does.
 		if st := s.conns[idx].State; st == StateTimeWait || st == StateClose {
-			t.remove(s, idx)
+			t.remove(s, idx, now)
 			ok = false
 		}
 	}
@@ -242,16 +249,25 @@ func (e *Engine) Inbound(frame []byte, now int64) Result {
 		h := scheduler.Hint{SrcPort: cport, DstPort: vport}
 		copy(h.Src[:], client[:])
 		copy(h.Dst[:], vip[:])
-		i := svc.Sched.Pick(h)
-		if i < 0 || i >= len(svc.Reals) {
-			return Result{Drop: DropNoRealServer}
+		var r Real
+		if svc.Persistence > 0 {
+			var ok bool
+			if r, ok = t.persistentReal(svc, client, now, h); !ok {
+				return Result{Drop: DropNoRealServer}
+			}
+		} else {
+			i := svc.Sched.Pick(h)
+			if i < 0 || i >= len(svc.Reals) {
+				return Result{Drop: DropNoRealServer}
+			}
+			r = svc.Reals[i]
 		}
-		r := svc.Reals[i]
 		real, rport = r.Addr, r.Port
 		c := Conn{
 			Client: client, VIP: vip, Real: real,
 			CPort: cport, VPort: vport, RPort: rport,
 			Proto: proto, State: st, Dest: r.dest,
+			Persist: svc.Persistence, PersistBits: svc.PersistBits,
 			ClientMAC: header.Ethernet(frame).Source(),
 			Expires:   now + t.timeouts[st],
 			InPkts:    1, InBytes: size,
@@ -260,8 +276,10 @@ func (e *Engine) Inbound(frame []byte, now int64) Result {
 		if cur, dup := s.get(dirInput, &fk); dup {
 			// Another worker created it meanwhile: use theirs.
 			real, rport = s.conns[cur].Real, s.conns[cur].RPort
+			t.releaseTemplate(&c, now)
 		} else if _, ok := t.insert(s, c); !ok {
 			s.mu.Unlock()
+			t.releaseTemplate(&c, now)
 			return Result{Drop: DropTableFull}
 		}
 		s.mu.Unlock()

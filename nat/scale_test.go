@@ -104,7 +104,7 @@ func BenchmarkTableInsert(b *testing.B) {
 				s.mu.Lock()
 				idx, ok := t.insert(s, c)
 				if ok {
-					t.remove(s, idx)
+					t.remove(s, idx, 0)
 				}
 				s.mu.Unlock()
 				if !ok {

@@ -32,7 +32,12 @@ type Conn struct {
 	// Dest is the real server's number in the table's registry of
 	// connection counts.
 	Dest uint32
-	used bool
+	// Persist is the service's persistence timeout when the connection was
+	// made through a persistence template (0: it was not), and PersistBits
+	// the template's client prefix length.
+	Persist     time.Duration
+	PersistBits uint8
+	used        bool
 }
 
 // Active reports whether the connection counts as active for the
@@ -70,6 +75,8 @@ type Table struct {
 	// Conn.Dest; append-only, replaced whole under destMu.
 	dests  atomic.Pointer[[]*scheduler.Counts]
 	destMu sync.Mutex
+
+	tmpls [numShards]tmplShard
 }
 
 // register returns the registry number of c, adding it if new.
@@ -131,6 +138,9 @@ func NewTable(max int, t Timeouts) *Table {
 	for i, d := range t {
 		tb.timeouts[i] = int64(d)
 	}
+	for i := range tb.tmpls {
+		tb.tmpls[i].m = map[tmplKey]tmpl{}
+	}
 	return tb
 }
 
@@ -168,9 +178,11 @@ func (t *Table) insert(s *shard, c Conn) (uint32, bool) {
 	return idx, true
 }
 
-// remove deletes the entry at idx under the shard's lock.
-func (t *Table) remove(s *shard, idx uint32) {
+// remove deletes the entry at idx under the shard's lock; the connection
+// ended at time now.
+func (t *Table) remove(s *shard, idx uint32, now int64) {
 	c := &s.conns[idx]
+	t.releaseTemplate(c, now)
 	if cnt := t.counts(c); cnt != nil {
 		cnt.Remove(c.Active())
 	}
@@ -191,12 +203,14 @@ func (t *Table) Expire(now int64) int {
 		s.mu.Lock()
 		for j := range s.conns {
 			if s.conns[j].used && s.conns[j].Expires <= now {
-				t.remove(s, uint32(j))
+				// It ended when its time ran out, not when the sweep came.
+				t.remove(s, uint32(j), s.conns[j].Expires)
 				n++
 			}
 		}
 		s.mu.Unlock()
 	}
+	t.expireTemplates(now)
 	return n
 }
 
