@@ -170,6 +170,12 @@ func parse(frame []byte) (header.IPv4, []byte, Drop) {
 			return nil, nil, DropBadL4Header
 		}
 		l4 = l4[:ul]
+	case header.ProtocolICMP:
+		// Checked by parseICMPError.
+		if ip.TTL() <= 1 {
+			return nil, nil, DropTTLExceeded
+		}
+		return ip, l4, DropNone
 	default:
 		return nil, nil, DropProtocol
 	}
@@ -203,6 +209,9 @@ func (e *Engine) Inbound(frame []byte, now int64) Result {
 		return Result{Drop: drop}
 	}
 	proto := ip.Protocol()
+	if proto == header.ProtocolICMP {
+		return e.icmpInbound(ip)
+	}
 	client, vip := ip.SourceAddress(), ip.DestinationAddress()
 	cport, vport, flags := ports(proto, l4)
 	fk := key{a: client, b: vip, pa: cport, pb: vport, proto: proto}
@@ -309,6 +318,9 @@ func (e *Engine) Outbound(frame []byte, now int64) Result {
 		return Result{Drop: drop}
 	}
 	proto := ip.Protocol()
+	if proto == header.ProtocolICMP {
+		return e.icmpOutbound(ip)
+	}
 	real, client := ip.SourceAddress(), ip.DestinationAddress()
 	rport, cport, flags := ports(proto, l4)
 	t := e.table

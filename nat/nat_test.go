@@ -501,6 +501,9 @@ func FuzzEngine(f *testing.F) {
 	f.Add(pkt{src: client, dst: vip, sport: 40000, dport: 80, udp: true, payload: []byte("q")}.build(t), false)
 	f.Add(pkt{src: rs[0], dst: client, sport: 8080, dport: 40000, udp: true, payload: []byte("a")}.build(t), true)
 	f.Add(pkt{src: rs[0], dst: client, sport: 8080, dport: 40000, syn: true, ack: true}.build(t), true)
+	syn := pkt{src: client, dst: vip, sport: 40000, dport: 80, syn: true}.build(t)
+	f.Add(icmpError(t, rs[0], client, 3, 4, syn, 0), true)
+	f.Add(icmpError(t, [4]byte{198, 18, 0, 254}, vip, 11, 0, syn, 0), false)
 	f.Fuzz(func(t *testing.T, frame []byte, outbound bool) {
 		e := newEngineSize(t, 4*numShards, 1)
 		// Make replies findable: a flow from the frame's destination.

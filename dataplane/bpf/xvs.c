@@ -5,7 +5,8 @@
 //
 //   WAN: IPv4 to a configured virtual service (VIP, port, protocol);
 //   LAN: IPv4 from a configured real server (address, port, protocol);
-//   both: VRRP (IP protocol 112), for the control queue.
+//   both: VRRP (IP protocol 112), for the control queue;
+//   ICMP errors about those flows (see icmp_error).
 //
 // Frames addressed to a VIP (WAN) or sent by a real server's address (LAN)
 // that cannot be classified because their IPv4 header is malformed, carries
@@ -123,6 +124,31 @@ static __always_inline int to_socket(struct xdp_md *ctx, __u32 role, __u32 cnt)
 	return bpf_redirect_map(&xsks, key, XDP_PASS);
 }
 
+// icmp_error sends to user space the ICMP errors (destination unreachable,
+// time exceeded) that concern a flow xvs forwards: on WAN those addressed to
+// a VIP, on LAN those quoting a packet to a real server. ICMP echo and
+// everything else goes to the kernel.
+static __always_inline int icmp_error(struct xdp_md *ctx, struct iphdr *ip, void *data_end, __u32 role)
+{
+	if (ip->ihl != 5)
+		return count(CNT_PASS, XDP_PASS);
+	__u8 *icmp = (void *)(ip + 1);
+	if ((void *)(icmp + 8 + sizeof(struct iphdr)) > data_end)
+		return count(CNT_PASS, XDP_PASS);
+	if (icmp[0] != 3 && icmp[0] != 11)
+		return count(CNT_PASS, XDP_PASS);
+	struct iphdr *inner = (void *)(icmp + 8);
+	__u32 addr = role == ROLE_WAN ? ip->daddr : inner->daddr;
+	if (role == ROLE_WAN) {
+		if (!bpf_map_lookup_elem(&vips, &addr))
+			return count(CNT_PASS, XDP_PASS);
+	} else {
+		if (!bpf_map_lookup_elem(&real_addrs, &addr))
+			return count(CNT_PASS, XDP_PASS);
+	}
+	return to_socket(ctx, role, CNT_REDIRECT);
+}
+
 SEC("xdp")
 int xvs_classify(struct xdp_md *ctx)
 {
@@ -146,6 +172,8 @@ int xvs_classify(struct xdp_md *ctx)
 
 	if (ip->protocol == IPPROTO_VRRP_)
 		return to_socket(ctx, *role, CNT_REDIRECT_VRRP);
+	if (ip->protocol == IPPROTO_ICMP)
+		return icmp_error(ctx, ip, data_end, *role);
 	if (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP)
 		return count(CNT_PASS, XDP_PASS);
 
