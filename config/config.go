@@ -103,6 +103,7 @@ type Global struct {
 //	    wan_interface IF
 //	    lan_interface IF
 //	    queues N
+//	    max_connections N
 //	}
 //
 // It may appear at most once.
@@ -110,7 +111,10 @@ type XVS struct {
 	WANInterface string // wan_interface; empty when not set
 	LANInterface string // lan_interface; empty when not set
 	Queues       int    // queues, 1..1024; 0 when not set
-	Pos          Pos    // position of the xvs keyword; zero when absent
+	// MaxConnections bounds the connection table (max_connections); 0
+	// when not set: derived from the machine's memory.
+	MaxConnections int
+	Pos            Pos // position of the xvs keyword; zero when absent
 }
 
 // VirtualServer is one virtual_server block: a virtual address and port

@@ -176,6 +176,10 @@ func (in *interp) xvs(st *stmt) {
 			if n, ok := in.number(s, "queues", 1, maxQueues, "queues 4"); ok {
 				x.Queues = n
 			}
+		case "max_connections":
+			if n, ok := in.number(s, "max_connections", 256, 1<<30, "max_connections 1000000"); ok {
+				x.MaxConnections = n
+			}
 		default:
 			in.other(s, nil)
 		}

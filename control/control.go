@@ -30,6 +30,8 @@ import (
 type Plan struct {
 	WAN, LAN string
 	Queues   int // 0: as many as the interfaces have
+	// MaxConns bounds the connection table; 0: nat.DefaultMaxConns().
+	MaxConns int
 	Services []*nat.Service
 	// VIPs are the virtual addresses of vrrp_instances in state MASTER,
 	// which the director puts on their interfaces while it runs (VRRP
@@ -50,7 +52,7 @@ type VIP struct {
 
 // NewPlan resolves a Spec against the machine's interfaces.
 func NewPlan(spec *config.Spec) (*Plan, error) {
-	p := &Plan{WAN: spec.XVS.WANInterface, LAN: spec.XVS.LANInterface, Queues: spec.XVS.Queues}
+	p := &Plan{WAN: spec.XVS.WANInterface, LAN: spec.XVS.LANInterface, Queues: spec.XVS.Queues, MaxConns: spec.XVS.MaxConnections}
 	if len(spec.VirtualServers) == 0 {
 		return nil, fmt.Errorf("the configuration has no virtual_server: there is nothing to serve")
 	}
@@ -237,7 +239,7 @@ type Director struct {
 // Start applies a plan: it makes the connection table and the dataplane and
 // installs the services. Run then forwards until its context ends.
 func Start(p *Plan, log *zap.Logger) (*Director, error) {
-	eng := nat.NewEngine(nat.NewTable(0, nat.DefaultTimeouts))
+	eng := nat.NewEngine(nat.NewTable(p.MaxConns, nat.DefaultTimeouts))
 	dp, err := dataplane.New(dataplane.Config{WAN: p.WAN, LAN: p.LAN, Queues: p.Queues, Log: log}, eng)
 	if err != nil {
 		return nil, err

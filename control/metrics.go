@@ -16,12 +16,14 @@ type collector struct {
 	kickErrs  *prometheus.Desc
 	xdp       *prometheus.Desc
 	conns     *prometheus.Desc
+	evicted   *prometheus.Desc
 }
 
 // NewCollector returns a Prometheus collector of the director's counters:
 // xvs_frames_received_total{side}, xvs_frames_forwarded_total,
 // xvs_frames_dropped_total{reason}, xvs_tx_kick_errors_total,
-// xvs_xdp_frames_total{verdict} and xvs_connections.
+// xvs_xdp_frames_total{verdict}, xvs_connections and
+// xvs_connections_evicted_total.
 func NewCollector(d *Director) prometheus.Collector {
 	return &collector{
 		d:         d,
@@ -31,11 +33,12 @@ func NewCollector(d *Director) prometheus.Collector {
 		kickErrs:  prometheus.NewDesc("xvs_tx_kick_errors_total", "Transmit kicks that failed, e.g. while a link was down.", nil, nil),
 		xdp:       prometheus.NewDesc("xvs_xdp_frames_total", "Frames seen by the XDP classifier, by verdict.", []string{"verdict"}, nil),
 		conns:     prometheus.NewDesc("xvs_connections", "Entries in the connection table.", nil, nil),
+		evicted:   prometheus.NewDesc("xvs_connections_evicted_total", "Embryonic (SYN_RECV) entries evicted from a full connection table to make room.", nil, nil),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.frames, c.forwarded, c.dropped, c.kickErrs, c.xdp, c.conns} {
+	for _, d := range []*prometheus.Desc{c.frames, c.forwarded, c.dropped, c.kickErrs, c.xdp, c.conns, c.evicted} {
 		ch <- d
 	}
 }
@@ -56,4 +59,5 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(c.xdp, prometheus.CounterValue, float64(x.RedirectedVRRP), "redirect_vrrp")
 	}
 	ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(c.d.Engine.Table().Len()))
+	ch <- prometheus.MustNewConstMetric(c.evicted, prometheus.CounterValue, float64(c.d.Engine.Table().Evicted()))
 }

@@ -598,3 +598,44 @@ func TestConnectionCounts(t *testing.T) {
 		t.Fatalf("UDP counts %d %d", udp.Active.Load(), udp.Inactive.Load())
 	}
 }
+
+// TestSynFloodEvictsEmbryonicOnly fills a small table with established
+// connections and a flood of SYNs: new SYNs replace embryonic entries,
+// established connections are never evicted and keep working, and once
+// only established entries are left new flows are refused as table_full.
+func TestSynFloodEvictsEmbryonicOnly(t *testing.T) {
+	e := NewEngine(NewTable(numShards*2, DefaultTimeouts))
+	s, _ := scheduler.New("rr", []scheduler.Server{{Weight: 1}})
+	e.SetServices([]*Service{{VIP: vip, Port: 80, Proto: header.ProtocolTCP, Reals: []Real{{Addr: rs[0], Port: 80, Weight: 1}}, Sched: s}})
+	// Established connections: SYN then ACK from port 1000+i.
+	var est []uint16
+	for p := uint16(1000); p < 1300; p++ {
+		if e.Inbound(pkt{src: client, dst: vip, sport: p, dport: 80, syn: true}.build(t), 0).Drop != DropNone {
+			continue
+		}
+		if e.Inbound(pkt{src: client, dst: vip, sport: p, dport: 80, ack: true}.build(t), 0).Drop != DropNone {
+			t.Fatalf("ACK of port %d dropped", p)
+		}
+		est = append(est, p)
+	}
+	// The flood: SYNs from many spoofed sources.
+	full := 0
+	for i := 0; i < 20000; i++ {
+		src := [4]byte{198, 19, byte(i >> 8), byte(i)}
+		if e.Inbound(pkt{src: src, dst: vip, sport: uint16(i), dport: 80, syn: true}.build(t), 0).Drop == DropTableFull {
+			full++
+		}
+	}
+	if e.Table().Evicted() == 0 {
+		t.Fatal("no embryonic entry was evicted under the flood")
+	}
+	for _, p := range est {
+		if r := e.Inbound(pkt{src: client, dst: vip, sport: p, dport: 80, ack: true, payload: []byte("x")}.build(t), 0); r.Drop != DropNone {
+			t.Fatalf("established connection from port %d lost under the flood: %v", p, r.Drop)
+		}
+	}
+	if n := e.Table().Len(); n > numShards*2 {
+		t.Fatalf("table holds %d entries, bound %d", n, numShards*2)
+	}
+	t.Logf("%d established kept, %d embryonic evicted, %d SYNs refused as table_full", len(est), e.Table().Evicted(), full)
+}

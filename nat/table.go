@@ -3,6 +3,7 @@ package nat
 import (
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/xvs-project/xvs/scheduler"
@@ -12,8 +13,19 @@ import (
 // power of two.
 const numShards = 256
 
-// DefaultMaxConns is the table's capacity when none is configured.
-const DefaultMaxConns = 1 << 20
+// DefaultMaxConns returns the table's capacity when none is configured:
+// enough entries (about 120 bytes each, measured) to use an eighth of the
+// machine's memory, at least 64 Ki and at most 16 Mi. The table grows to
+// it as flows arrive; memory is not taken up front.
+func DefaultMaxConns() int {
+	const lo, hi, perEntry = 1 << 16, 1 << 24, 128
+	var si syscall.Sysinfo_t
+	if err := syscall.Sysinfo(&si); err != nil {
+		return lo
+	}
+	n := int(uint64(si.Totalram) * uint64(si.Unit) / 8 / perEntry)
+	return min(max(n, lo), hi)
+}
 
 // Conn is one connection entry: a flow from a client to a virtual service,
 // and the real server it was given to. It holds no pointers.
@@ -57,12 +69,13 @@ type key struct {
 // and two indexes into it, by the client→VIP tuple (dirInput) and by the
 // real→client tuple (dirOutput).
 type shard struct {
-	mu    sync.Mutex
-	idx   [2]index
-	conns []Conn
-	free  []uint32
-	n     int
-	_     [64]byte // keep neighbouring shards' locks off one cache line
+	mu     sync.Mutex
+	idx    [2]index
+	conns  []Conn
+	free   []uint32
+	n      int
+	cursor uint32   // where the next eviction search starts
+	_      [64]byte // keep neighbouring shards' locks off one cache line
 }
 
 // Table is the connection table. All methods are safe for concurrent use.
@@ -76,7 +89,8 @@ type Table struct {
 	dests  atomic.Pointer[[]*scheduler.Counts]
 	destMu sync.Mutex
 
-	tmpls [numShards]tmplShard
+	tmpls   [numShards]tmplShard
+	evicted atomic.Uint64
 }
 
 // register returns the registry number of c, adding it if new.
@@ -118,11 +132,11 @@ func (t *Table) setState(c *Conn, st State) {
 	}
 }
 
-// NewTable returns a table for at most max connections (DefaultMaxConns when
+// NewTable returns a table for at most max connections (DefaultMaxConns() when
 // max <= 0) with the given timeouts.
 func NewTable(max int, t Timeouts) *Table {
 	if max <= 0 {
-		max = DefaultMaxConns
+		max = DefaultMaxConns()
 	}
 	tb := &Table{perShard: (max + numShards - 1) / numShards}
 	for i := range tb.shards {
@@ -161,12 +175,14 @@ func (t *Table) insert(s *shard, c Conn) (uint32, bool) {
 		idx = s.free[n-1]
 		s.free = s.free[:n-1]
 		s.conns[idx] = c
-	} else {
-		if len(s.conns) >= t.perShard {
-			return 0, false
-		}
+	} else if len(s.conns) < t.perShard {
 		idx = uint32(len(s.conns))
 		s.conns = append(s.conns, c)
+	} else if v, ok := t.evictEmbryonic(s, c.Expires-t.timeouts[c.State]); ok { // c.Expires-timeout is now
+		idx = v
+		s.conns[idx] = c
+	} else {
+		return 0, false
 	}
 	s.conns[idx].used = true
 	if cnt := t.counts(&s.conns[idx]); cnt != nil {
@@ -177,6 +193,33 @@ func (t *Table) insert(s *shard, c Conn) (uint32, bool) {
 	s.n++
 	return idx, true
 }
+
+// evictScan bounds how many entries a full shard looks at for one to evict.
+const evictScan = 64
+
+// evictEmbryonic makes room in a full shard by removing an embryonic TCP
+// entry (SYN_RECV: a handshake the client never completed, what a SYN
+// flood leaves behind), looking at up to evictScan entries from where the
+// last search stopped. It returns the freed slot. Established and closing
+// connections are never evicted: when no embryonic entry is found the new
+// flow is refused.
+func (t *Table) evictEmbryonic(s *shard, now int64) (uint32, bool) {
+	n := uint32(len(s.conns))
+	for i := 0; i < evictScan && n > 0; i++ {
+		j := s.cursor % n
+		s.cursor = j + 1
+		if c := &s.conns[j]; c.used && c.State == StateSynRecv {
+			t.remove(s, j, now)
+			s.free = s.free[:len(s.free)-1] // remove pushed j; the caller takes it
+			t.evicted.Add(1)
+			return j, true
+		}
+	}
+	return 0, false
+}
+
+// Evicted returns how many embryonic entries were evicted to make room.
+func (t *Table) Evicted() uint64 { return t.evicted.Load() }
 
 // remove deletes the entry at idx under the shard's lock; the connection
 // ended at time now.
