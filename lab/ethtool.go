@@ -65,3 +65,10 @@ func txChecksum(ifName string) (bool, error) {
 	d, err := ethtoolValueIoctl(ifName, unix.ETHTOOL_GTXCSUM, 0)
 	return d != 0, err
 }
+
+// SetTxChecksum turns TX checksum offload of interface ifName in namespace
+// ns on or off, for hosts a test adds to the lab: frames a namespace's own
+// stack sends through a veth otherwise carry only a partial checksum.
+func SetTxChecksum(ns, ifName string, on bool) error {
+	return Do(ns, func() error { return setTxChecksum(ifName, on) })
+}
