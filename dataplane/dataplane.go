@@ -205,6 +205,33 @@ func (d *Dataplane) Counters() Counters {
 	return c
 }
 
+// SocketDrops are the kernel's counts of frames its AF_XDP sockets could
+// not take, summed over sockets.
+type SocketDrops struct {
+	// RxDropped: no fill-ring frame to receive into, or other receive
+	// drops; RxRingFull: the receive ring was full (the workers fell
+	// behind); RxInvalid and TxInvalid: descriptors the kernel refused.
+	RxDropped, RxRingFull, RxInvalid, TxInvalid uint64
+}
+
+// SocketDrops reads the kernel's drop counters of every socket.
+func (d *Dataplane) SocketDrops() (SocketDrops, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var out SocketDrops
+	for _, s := range d.sockets {
+		st, err := s.KernelStats()
+		if err != nil {
+			return out, err
+		}
+		out.RxDropped += st.Rx_dropped
+		out.RxRingFull += st.Rx_ring_full
+		out.RxInvalid += st.Rx_invalid_descs
+		out.TxInvalid += st.Tx_invalid_descs
+	}
+	return out, nil
+}
+
 // ErrClosed is returned for operations on a dataplane that has stopped.
 var ErrClosed = errors.New("dataplane is closed")
 

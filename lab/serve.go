@@ -41,6 +41,9 @@ type ServeOptions struct {
 	// Delay holds every HTTP response back this long, to make a slow
 	// server (its connections stay established longer).
 	Delay time.Duration
+	// KeepAlive serves many requests per connection (HTTP keep-alive)
+	// instead of closing after each response.
+	KeepAlive bool
 }
 
 // Serve starts the lab servers of real server name inside namespace nsName:
@@ -85,7 +88,9 @@ func ServeWith(nsName, name string, o ServeOptions) (io.Closer, error) {
 			}
 			w.Header().Set("X-Server", name)
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			w.Header().Set("Connection", "close")
+			if !o.KeepAlive {
+				w.Header().Set("Connection", "close")
+			}
 			w.WriteHeader(http.StatusOK)
 			w.Write(body)
 		}),
@@ -94,7 +99,7 @@ func ServeWith(nsName, name string, o ServeOptions) (io.Closer, error) {
 		WriteTimeout:      10 * time.Second,
 		ErrorLog:          log.New(io.Discard, "", 0),
 	}
-	s.http.SetKeepAlivesEnabled(false)
+	s.http.SetKeepAlivesEnabled(o.KeepAlive)
 	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
