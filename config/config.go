@@ -94,7 +94,10 @@ type Spec struct {
 // global_defs blocks, later settings replace earlier ones.
 type Global struct {
 	RouterID string // router_id; empty when not set
-	Pos      Pos    // position of the first global_defs keyword; zero when absent
+	// LVSTimeouts are lvs_timeouts: the established TCP, TCP FIN_WAIT and
+	// UDP timeouts; zero for those not set (IPVS's defaults apply).
+	LVSTimeouts struct{ TCP, TCPFin, UDP time.Duration }
+	Pos         Pos // position of the first global_defs keyword; zero when absent
 }
 
 // XVS is the optional xvs-specific block:

@@ -230,3 +230,24 @@ func TestSchedulerFlagsAndThresholds(t *testing.T) {
 		t.Fatalf("error %v", err)
 	}
 }
+
+func TestLVSTimeouts(t *testing.T) {
+	spec, err := Parse("f.conf", []byte("global_defs {\n    lvs_timeouts tcp 7200 udp 60 tcpfin 30\n}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lt := spec.Global.LVSTimeouts
+	if lt.TCP != 7200*time.Second || lt.TCPFin != 30*time.Second || lt.UDP != 60*time.Second {
+		t.Fatalf("timeouts %+v", lt)
+	}
+	for src, want := range map[string]string{
+		"global_defs {\n lvs_timeouts tcp\n}\n":     "f.conf:2:2: lvs_timeouts takes pairs",
+		"global_defs {\n lvs_timeouts sctp 5\n}\n":  `f.conf:2:15: lvs_timeouts "sctp" is not one of tcp, tcpfin, udp`,
+		"global_defs {\n lvs_timeouts tcp soon\n}\n": `f.conf:2:19: lvs_timeouts tcp "soon" is not a number of seconds`,
+	} {
+		_, err := Parse("f.conf", []byte(src))
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", src, err, want)
+		}
+	}
+}

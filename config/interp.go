@@ -145,6 +145,8 @@ func (in *interp) globalDefs(st *stmt) {
 			if t, ok := in.value(s, "router_id lb1"); ok {
 				in.spec.Global.RouterID = t.text
 			}
+		case "lvs_timeouts":
+			in.lvsTimeouts(s)
 		default:
 			in.other(s, notActedGlobal)
 		}
@@ -699,4 +701,35 @@ func parseGranularity(s string) (int, bool) {
 		return 0, false // not contiguous
 	}
 	return bits, true
+}
+
+// lvsTimeouts reads "lvs_timeouts tcp N tcpfin N udp N" (any subset, in any
+// order, seconds), as ipvsadm --set sets them.
+func (in *interp) lvsTimeouts(st *stmt) {
+	p := in.p
+	in.noBlock(st)
+	if len(st.args) == 0 || len(st.args)%2 != 0 {
+		p.errorf(st.kw.pos, `lvs_timeouts takes pairs of a name and seconds, e.g. "lvs_timeouts tcp 900 tcpfin 120 udp 300"`)
+		return
+	}
+	t := &in.spec.Global.LVSTimeouts
+	for i := 0; i < len(st.args); i += 2 {
+		name, val := st.args[i], st.args[i+1]
+		n, ok := parseNum(val.text, 1, maxPersistence)
+		if !ok {
+			p.errorf(val.pos, "lvs_timeouts %s %q is not a number of seconds between 1 and %d", name.text, val.text, maxPersistence)
+			continue
+		}
+		d := time.Duration(n) * time.Second
+		switch strings.ToLower(name.text) {
+		case "tcp":
+			t.TCP = d
+		case "tcpfin":
+			t.TCPFin = d
+		case "udp":
+			t.UDP = d
+		default:
+			p.errorf(name.pos, "lvs_timeouts %q is not one of tcp, tcpfin, udp", name.text)
+		}
+	}
 }

@@ -19,7 +19,7 @@ var notActedTop = set(
 var notActedGlobal = set(
 	"notification_email", "notification_email_from", "smtp_server",
 	"smtp_helo_name", "smtp_connect_timeout", "smtp_alert",
-	"smtp_alert_vrrp", "smtp_alert_checker", "lvs_id", "lvs_timeouts",
+	"smtp_alert_vrrp", "smtp_alert_checker", "lvs_id",
 	"lvs_sync_daemon", "lvs_flush", "lvs_flush_onstop", "lvs_flush_on_stop",
 	"enable_traps", "enable_script_security", "script_user",
 	"enable_snmp_vrrp", "enable_snmp_checker", "enable_snmp_rfc",

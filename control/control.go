@@ -32,6 +32,9 @@ type Plan struct {
 	Queues   int // 0: as many as the interfaces have
 	// MaxConns bounds the connection table; 0: nat.DefaultMaxConns().
 	MaxConns int
+	// Timeouts are the connection timeouts: IPVS's defaults with
+	// lvs_timeouts applied.
+	Timeouts nat.Timeouts
 	Services []*nat.Service
 	// VIPs are the virtual addresses of vrrp_instances in state MASTER,
 	// which the director puts on their interfaces while it runs (VRRP
@@ -52,7 +55,17 @@ type VIP struct {
 
 // NewPlan resolves a Spec against the machine's interfaces.
 func NewPlan(spec *config.Spec) (*Plan, error) {
-	p := &Plan{WAN: spec.XVS.WANInterface, LAN: spec.XVS.LANInterface, Queues: spec.XVS.Queues, MaxConns: spec.XVS.MaxConnections}
+	p := &Plan{WAN: spec.XVS.WANInterface, LAN: spec.XVS.LANInterface, Queues: spec.XVS.Queues, MaxConns: spec.XVS.MaxConnections,
+		Timeouts: nat.DefaultTimeouts}
+	if lt := spec.Global.LVSTimeouts; lt.TCP > 0 {
+		p.Timeouts[nat.StateEstablished] = lt.TCP
+	}
+	if lt := spec.Global.LVSTimeouts; lt.TCPFin > 0 {
+		p.Timeouts[nat.StateFinWait] = lt.TCPFin
+	}
+	if lt := spec.Global.LVSTimeouts; lt.UDP > 0 {
+		p.Timeouts[nat.StateUDP] = lt.UDP
+	}
 	if len(spec.VirtualServers) == 0 {
 		return nil, fmt.Errorf("the configuration has no virtual_server: there is nothing to serve")
 	}
@@ -239,7 +252,7 @@ type Director struct {
 // Start applies a plan: it makes the connection table and the dataplane and
 // installs the services. Run then forwards until its context ends.
 func Start(p *Plan, log *zap.Logger) (*Director, error) {
-	eng := nat.NewEngine(nat.NewTable(p.MaxConns, nat.DefaultTimeouts))
+	eng := nat.NewEngine(nat.NewTable(p.MaxConns, p.Timeouts))
 	dp, err := dataplane.New(dataplane.Config{WAN: p.WAN, LAN: p.LAN, Queues: p.Queues, Log: log}, eng)
 	if err != nil {
 		return nil, err
