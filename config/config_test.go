@@ -241,8 +241,8 @@ func TestLVSTimeouts(t *testing.T) {
 		t.Fatalf("timeouts %+v", lt)
 	}
 	for src, want := range map[string]string{
-		"global_defs {\n lvs_timeouts tcp\n}\n":     "f.conf:2:2: lvs_timeouts takes pairs",
-		"global_defs {\n lvs_timeouts sctp 5\n}\n":  `f.conf:2:15: lvs_timeouts "sctp" is not one of tcp, tcpfin, udp`,
+		"global_defs {\n lvs_timeouts tcp\n}\n":      "f.conf:2:2: lvs_timeouts takes pairs",
+		"global_defs {\n lvs_timeouts sctp 5\n}\n":   `f.conf:2:15: lvs_timeouts "sctp" is not one of tcp, tcpfin, udp`,
 		"global_defs {\n lvs_timeouts tcp soon\n}\n": `f.conf:2:19: lvs_timeouts tcp "soon" is not a number of seconds`,
 	} {
 		_, err := Parse("f.conf", []byte(src))
