@@ -23,7 +23,9 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strings"
 	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/asavie/xdp"
@@ -86,6 +88,11 @@ type Socket struct {
 	// not waiting for completion.
 	free []uint64
 
+	// ringMaps are the four ring mappings asavie/xdp made and does not
+	// unmap on Close; each keeps the socket, and so its queue binding,
+	// alive until unmapped.
+	ringMaps [4][]byte
+
 	stats Stats
 }
 
@@ -122,20 +129,31 @@ func Open(ifindex, queue int, o Options) (*Socket, error) {
 	if o.Copy {
 		xdp.DefaultSocketFlags = unix.XDP_COPY
 	}
-	xs, err := xdp.NewSocket(ifindex, queue, &xdp.SocketOptions{
+	opts := &xdp.SocketOptions{
 		NumFrames:              2 * o.Frames,
 		FrameSize:              o.FrameSize,
 		FillRingNumDescs:       o.Frames,
 		CompletionRingNumDescs: o.Frames,
 		RxRingNumDescs:         o.Frames,
 		TxRingNumDescs:         o.Frames,
-	})
+	}
+	xs, err := xdp.NewSocket(ifindex, queue, opts)
+	// A socket closed on this queue a moment ago is released by the
+	// kernel after an RCU grace period: until then bind says EBUSY.
+	for deadline := time.Now().Add(3 * time.Second); err != nil && strings.Contains(err.Error(), "device or resource busy") && time.Now().Before(deadline); {
+		time.Sleep(20 * time.Millisecond)
+		xs, err = xdp.NewSocket(ifindex, queue, opts)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("opening AF_XDP socket on ifindex %d queue %d: %w", ifindex, queue, err)
 	}
 	s := &Socket{xs: xs, fd: xs.FD(), frameSize: uint64(o.FrameSize)}
 	if err := s.mapRings(o.Frames); err != nil {
 		xs.Close()
+		return nil, err
+	}
+	if err := s.findRingMaps(o.Frames); err != nil {
+		s.Close()
 		return nil, err
 	}
 	// Receive frames are 0..Frames-1, all handed to the kernel now;
@@ -203,10 +221,35 @@ func (s *Socket) mapRings(n int) error {
 	return nil
 }
 
+// findRingMaps works out where each ring's mapping starts and how long it
+// is, from the kernel's ring offsets and the descriptor arrays found by
+// mapRings, so that Close can unmap them.
+func (s *Socket) findRingMaps(n int) error {
+	var off unix.XDPMmapOffsets
+	size := uint32(unsafe.Sizeof(off))
+	_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(s.fd), unix.SOL_XDP, unix.XDP_MMAP_OFFSETS,
+		uintptr(unsafe.Pointer(&off)), uintptr(unsafe.Pointer(&size)), 0)
+	if errno != 0 {
+		return fmt.Errorf("reading AF_XDP ring offsets: %w", errno)
+	}
+	region := func(descs unsafe.Pointer, descOff uint64, elem uintptr) []byte {
+		base := unsafe.Add(descs, -int(descOff))
+		return unsafe.Slice((*byte)(base), int(descOff)+n*int(elem))
+	}
+	s.ringMaps = [4][]byte{
+		region(unsafe.Pointer(&s.fillDescs[0]), off.Fr.Desc, 8),
+		region(unsafe.Pointer(&s.compDescs[0]), off.Cr.Desc, 8),
+		region(unsafe.Pointer(&s.rxDescs[0]), off.Rx.Desc, unsafe.Sizeof(Desc{})),
+		region(unsafe.Pointer(&s.txDescs[0]), off.Tx.Desc, unsafe.Sizeof(Desc{})),
+	}
+	return nil
+}
+
 // FD returns the socket's file descriptor, for the XSKMAP and for poll.
 func (s *Socket) FD() int { return s.fd }
 
-// Close closes the socket and unmaps its UMEM. Frames obtained from the
+// Close closes the socket and unmaps its UMEM and its rings, which frees
+// its interface queue at once for another socket. Frames obtained from the
 // socket must not be used afterwards.
 func (s *Socket) Close() error {
 	if s.xs == nil {
@@ -215,6 +258,16 @@ func (s *Socket) Close() error {
 	err := s.xs.Close()
 	s.xs = nil
 	s.umem = nil
+	s.fillDescs, s.compDescs, s.rxDescs, s.txDescs = nil, nil, nil, nil
+	for i, m := range s.ringMaps {
+		if m != nil {
+			// Raw munmap: unix.Munmap only takes mappings made by unix.Mmap.
+			if _, _, errno := unix.Syscall(unix.SYS_MUNMAP, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), 0); errno != 0 {
+				err = errors.Join(err, fmt.Errorf("unmapping ring %d: %w", i, errno))
+			}
+			s.ringMaps[i] = nil
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("closing AF_XDP socket: %w", err)
 	}

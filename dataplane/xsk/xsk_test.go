@@ -108,3 +108,21 @@ func BenchmarkFreeFrames(b *testing.B) {
 		})
 	})
 }
+
+// TestReopenSameQueue closes a socket and binds a new one to the same
+// queue straight away: Close must release the queue (asavie/xdp alone
+// leaves the ring mappings, which keep the binding, and the second bind
+// fails with EBUSY).
+func TestReopenSameQueue(t *testing.T) {
+	onVeth(t, func(ifindex int) {
+		for i := 0; i < 3; i++ {
+			s, err := Open(ifindex, 0, Options{Frames: 64, Copy: true})
+			if err != nil {
+				t.Fatalf("open %d: %v", i, err)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatalf("close %d: %v", i, err)
+			}
+		}
+	})
+}
