@@ -201,6 +201,25 @@ func TestForwardWRR(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The connection table as ipvsadm -Lnc shows it, through the admin
+	// socket: every UDP flow and the closing TCP connections are listed.
+	var out, errb bytes.Buffer
+	if code := Main([]string{"list", "-c", "--admin", d.admin}, &out, &errb); code != 0 {
+		t.Fatalf("xvs list -c: exit %d: %s", code, errb.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	if len(lines) < 2+2*n || lines[1] != "pro expire state       source             virtual            destination" {
+		t.Errorf("xvs list -c printed %d lines, starting %q", len(lines), lines[:min(3, len(lines))])
+	}
+	udpLines := 0
+	for _, line := range lines[2:] {
+		if strings.HasPrefix(line, "UDP ") && strings.Contains(line, " UDP ") && strings.Contains(line, "198.18.0.100:53") {
+			udpLines++
+		}
+	}
+	if udpLines != n {
+		t.Errorf("xvs list -c shows %d UDP flows to the VIP, want %d", udpLines, n)
+	}
 	if m["xvs_frames_forwarded_total"] < 4*n {
 		t.Errorf("director forwarded %v frames, expected at least %d", m["xvs_frames_forwarded_total"], 4*n)
 	}

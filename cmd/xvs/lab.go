@@ -85,6 +85,7 @@ func printLab(w io.Writer, l *lab.Lab) {
 type director struct {
 	cmd     *exec.Cmd
 	logPath string
+	admin   string // its admin socket
 	done    chan error
 }
 
@@ -101,14 +102,15 @@ func startDirector(l *lab.Lab, dir string, extra ...string) (*director, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := append([]string{"netns", "exec", l.LBNS, exe, "run", "--ready-file", ready}, extra...)
+	args := append([]string{"netns", "exec", l.LBNS, exe, "run", "--ready-file", ready,
+		"--admin", filepath.Join(dir, "xvs.sock")}, extra...)
 	cmd := exec.Command("ip", args...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		return nil, fmt.Errorf("starting the director: %w", err)
 	}
-	d := &director{cmd: cmd, logPath: logPath, done: make(chan error, 1)}
+	d := &director{cmd: cmd, logPath: logPath, admin: filepath.Join(dir, "xvs.sock"), done: make(chan error, 1)}
 	go func() { d.done <- cmd.Wait(); logf.Close() }()
 	deadline := time.After(20 * time.Second)
 	for {

@@ -3,6 +3,7 @@
 //
 //	xvs run [-f keepalived.conf]   run the director in the foreground
 //	xvs check -f keepalived.conf   check a configuration and exit
+//	xvs list -c                    the connection table, as ipvsadm -Lnc
 //	xvs lab up|down                the standard network-namespace lab
 //	xvs demo                       lab + director + traffic, then a summary
 package main
@@ -25,6 +26,7 @@ const usage = `usage: xvs <command> [flags]
 commands:
   run [-f FILE]      run the director in the foreground (default: the embedded lab config)
   check -f FILE      check a keepalived.conf and exit (0 when clean)
+  list -c            the running director's connection table, as ipvsadm -Lnc
   lab up | lab down  build or remove the standard netns lab
   demo               lab up, director, 1000 HTTP requests and 1000 UDP datagrams, summary, lab down
 `
@@ -46,6 +48,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return cmdLab(args[1:], stdout, stderr)
 	case "demo":
 		return cmdDemo(args[1:], stdout, stderr)
+	case "list":
+		return cmdList(args[1:], stdout, stderr)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

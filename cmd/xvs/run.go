@@ -63,6 +63,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	level := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	ready := fs.String("ready-file", "", "write this file once the director forwards (for scripts and tests)")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile (pprof) of the whole run to this file")
+	admin := fs.String("admin", defaultAdminSocket, "unix socket of the admin API (xvs list); empty to disable")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -137,6 +138,16 @@ func cmdRun(args []string, stderr io.Writer) int {
 		go srv.Serve(ln)
 		defer srv.Close()
 		log.Info("metrics", zap.String("listen", ln.Addr().String()))
+	}
+	if *admin != "" {
+		srv, err := listenAdmin(*admin, d)
+		if err != nil {
+			log.Error("admin socket", zap.String("path", *admin), zap.Error(err))
+			d.Dataplane.Close()
+			return 1
+		}
+		defer os.Remove(*admin)
+		defer srv.Close()
 	}
 	log.Info("forwarding", zap.Int("queues", d.Dataplane.Queues()))
 	if *ready != "" {

@@ -1,0 +1,58 @@
+package control
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/netip"
+	"time"
+
+	"github.com/xvs-project/xvs/internal/header"
+	"github.com/xvs-project/xvs/nat"
+)
+
+// ConnEntry is one connection as the admin API lists it: the columns of
+// ipvsadm -Lnc.
+type ConnEntry struct {
+	Proto       string        `json:"proto"`
+	Expire      time.Duration `json:"expire_ns"`
+	State       string        `json:"state"`
+	Source      string        `json:"source"`
+	Virtual     string        `json:"virtual"`
+	Destination string        `json:"destination"`
+}
+
+// Connections lists the connection table, one shard at a time, so the
+// workers are never held up for longer than the copy of one shard.
+func (d *Director) Connections() []ConnEntry {
+	now := nat.Monotonic()
+	var out []ConnEntry
+	d.Engine.Table().Walk(func(c nat.Conn) {
+		proto := "TCP"
+		if c.Proto == header.ProtocolUDP {
+			proto = "UDP"
+		}
+		out = append(out, ConnEntry{
+			Proto:       proto,
+			Expire:      time.Duration(max(c.Expires-now, 0)),
+			State:       c.State.String(),
+			Source:      netip.AddrPortFrom(netip.AddrFrom4(c.Client), c.CPort).String(),
+			Virtual:     netip.AddrPortFrom(netip.AddrFrom4(c.VIP), c.VPort).String(),
+			Destination: netip.AddrPortFrom(netip.AddrFrom4(c.Real), c.RPort).String(),
+		})
+	})
+	return out
+}
+
+// AdminHandler serves the local admin API: GET /v1/connections returns
+// the connection table as JSON ([]ConnEntry). It is meant for a unix
+// socket only root can reach; `xvs list` is its client.
+func AdminHandler(d *Director) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/connections", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if err := json.NewEncoder(w).Encode(d.Connections()); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		}
+	})
+	return mux
+}
