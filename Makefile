@@ -8,7 +8,7 @@ PKGS    := ./...
 # Every package runs its tests under the race detector.
 RACE_PKGS := ./...
 
-.PHONY: all build test demo bench generate lint fuzz deps clean
+.PHONY: all build test demo bench gobench generate lint fuzz deps clean
 
 all: build
 
@@ -19,6 +19,7 @@ build:
 # `ip netns exec`); Go modules come through the module proxy.
 deps:
 	@command -v ip >/dev/null || (apt-get update -q && apt-get install -y -q iproute2)
+	@command -v nft >/dev/null || (apt-get update -q && apt-get install -y -q nftables)
 
 # The whole suite: vet, formatting, unit, fuzz seeds, and (as root) the
 # netns lab tests with real AF_XDP and XDP, under the race detector.
@@ -30,10 +31,16 @@ test: deps
 demo: deps build
 	./$(BIN) demo
 
-# Go benchmarks of the fast path (allocations reported). The lab benchmark
-# against kernel NAT comes with `xvs bench`.
-bench: build
-	$(GO) test -run '^$$' -bench . -benchmem ./nat/ ./internal/header/ ./scheduler/
+# The lab benchmark: xvs, kernel NAT (nftables) and a bare AF_XDP forwarder
+# side by side, interleaved over rounds, with the Go fast-path benchmarks;
+# the table, JSON, Markdown and xvs's CPU profile land in bench-out/.
+bench: deps build
+	@command -v nft >/dev/null || (apt-get update -q && apt-get install -y -q nftables)
+	./$(BIN) bench --out bench-out
+
+# Only the Go benchmarks of the fast path (allocations reported).
+gobench:
+	$(GO) test -run '^$$' -bench . -benchmem ./nat/ ./dataplane/ ./internal/header/ ./scheduler/
 
 # Rebuild the XDP program's bpf2go output (needs clang, llvm, libbpf-dev).
 generate:

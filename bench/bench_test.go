@@ -1,0 +1,193 @@
+//go:build linux
+
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/xvs-project/xvs/lab"
+)
+
+// execDirector is `xvs run` started by the test from a freshly built
+// binary (cmd/xvs does the same with its own startDirector).
+type execDirector struct {
+	cmd     *exec.Cmd
+	logPath string
+	done    chan error
+}
+
+func (d *execDirector) Pid() int { return d.cmd.Process.Pid }
+
+func (d *execDirector) Metrics() (map[string]float64, error) {
+	return nil, errors.New("not scraped in the test")
+}
+
+func (d *execDirector) Log() string {
+	b, _ := os.ReadFile(d.logPath)
+	return string(b)
+}
+
+func (d *execDirector) Stop() error {
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-d.done:
+		return err
+	case <-time.After(10 * time.Second):
+		_ = d.cmd.Process.Kill()
+		<-d.done
+		return errors.New("the director did not stop within 10s of SIGTERM; killed")
+	}
+}
+
+// startExecDirector returns a StartDirectorFunc that runs exe.
+func startExecDirector(exe string) StartDirectorFunc {
+	return func(l *lab.Lab, dir string, args ...string) (Director, error) {
+		ready := filepath.Join(dir, "ready")
+		d := &execDirector{logPath: filepath.Join(dir, "director.log"), done: make(chan error, 1)}
+		logf, err := os.Create(d.logPath)
+		if err != nil {
+			return nil, err
+		}
+		d.cmd = exec.Command("ip", append([]string{"netns", "exec", l.LBNS, exe, "run", "--ready-file", ready}, args...)...)
+		d.cmd.Stdout, d.cmd.Stderr = logf, logf
+		if err := d.cmd.Start(); err != nil {
+			logf.Close()
+			return nil, err
+		}
+		go func() { d.done <- d.cmd.Wait(); logf.Close() }()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			if _, err := os.Stat(ready); err == nil {
+				return d, nil
+			}
+			select {
+			case err := <-d.done:
+				return nil, fmt.Errorf("the director exited (%v):\n%s", err, d.Log())
+			case <-time.After(50 * time.Millisecond):
+			}
+			if time.Now().After(deadline) {
+				d.Stop()
+				return nil, fmt.Errorf("the director was not ready within 20s:\n%s", d.Log())
+			}
+		}
+	}
+}
+
+// buildXVS builds cmd/xvs into dir with the go command running this test.
+func buildXVS(t *testing.T, dir string) string {
+	t.Helper()
+	goBin := filepath.Join(runtime.GOROOT(), "bin", "go")
+	if _, err := os.Stat(goBin); err != nil {
+		if goBin, err = exec.LookPath("go"); err != nil {
+			t.Skip("needs the go command to build cmd/xvs for the xvs contender")
+		}
+	}
+	exe := filepath.Join(dir, "xvs")
+	out, err := exec.Command(goBin, "build", "-o", exe, "github.com/xvs-project/xvs/cmd/xvs").CombinedOutput()
+	if err != nil {
+		t.Fatalf("building cmd/xvs: %v\n%s", err, out)
+	}
+	return exe
+}
+
+// TestRunEndToEnd runs the whole benchmark once, short: one round of one
+// second per figure, every contender. It checks that the orchestration
+// works (a table with every contender, UDP frames delivered by each, TCP
+// figures for xvs and the kernel, a profile of xvs, nothing left behind),
+// not how fast anything is.
+func TestRunEndToEnd(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root: builds network namespaces, attaches XDP, opens AF_XDP sockets")
+	}
+	for _, tool := range []string{"ip", "nft"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Skipf("needs %s on PATH (iproute2, nftables)", tool)
+		}
+	}
+	if testing.Short() {
+		t.Skip("runs the lab benchmark end to end (about 30 s); skipped with -short")
+	}
+	tmp := t.TempDir()
+	exe := buildXVS(t, tmp)
+	var b [3]byte
+	rand.Read(b[:])
+	prefix := "xb" + hex.EncodeToString(b[:])
+	t.Cleanup(func() { lab.Down(prefix) })
+	out := filepath.Join(tmp, "out")
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var progress strings.Builder
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rep, err := Run(ctx, Config{
+		Duration: time.Second, Rounds: 1, WarmUp: 300 * time.Millisecond, Prefix: prefix,
+		StartDirector: startExecDirector(exe), OutDir: out, Log: &progress,
+	})
+	if rep == nil {
+		t.Fatalf("Run: %v\n%s", err, progress.String())
+	}
+	txt := rep.Text()
+	t.Logf("progress:\n%s\n%s", progress.String(), txt)
+	if err != nil {
+		t.Errorf("Run: %v", err)
+	}
+
+	header := strings.Split(txt, "\n")[2]
+	for _, c := range AllContenders {
+		if !strings.Contains(header, c) {
+			t.Errorf("table header %q lacks contender %s", header, c)
+		}
+	}
+	udp := figure(t, rep.Figures, "udp_fps")
+	for _, c := range AllContenders {
+		if v, ok := udp.Values[c]; !ok || !(v.Median > 0) {
+			t.Errorf("%s delivered no UDP frames: %+v", c, v)
+		}
+	}
+	cps := figure(t, rep.Figures, "tcp_cps")
+	for _, c := range []string{XVS, Kernel} {
+		if v, ok := cps.Values[c]; !ok || !(v.Median > 0) {
+			t.Errorf("%s made no TCP connection: %+v", c, v)
+		}
+	}
+	for _, r := range rep.Runs {
+		if r.UDP != nil && r.UDP.Foreign != 0 {
+			t.Errorf("%s: %d frames flooded to the wrong server", r.Contender, r.UDP.Foreign)
+		}
+		if r.Contender == XVS && (r.UDP == nil || r.UDP.Director == nil) {
+			t.Errorf("xvs run without the process's CPU time: %+v", r)
+		}
+	}
+	if len(rep.Profiles) != 1 {
+		t.Errorf("profiles %v, want one for the xvs run", rep.Profiles)
+	}
+	if err := rep.WriteFiles(out); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"bench.json", "bench.md"} {
+		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
+			t.Errorf("%s not written: %v", f, err)
+		}
+	}
+
+	// Nothing left behind: no namespace of the lab, no process in one.
+	ents, _ := os.ReadDir("/run/netns")
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), prefix+"-") {
+			t.Errorf("namespace %s left behind", e.Name())
+		}
+	}
+}
