@@ -88,30 +88,43 @@ func BenchmarkTableLookup(b *testing.B) {
 	}
 }
 
-// BenchmarkTableInsert inserts and removes flows in a table kept at 10k, 1M
-// and 10M entries.
+// BenchmarkTableInsert inserts and removes flows in a table kept at 10k,
+// 1M and 10M entries, from 1 and 2 goroutines (each on its own flows).
 func BenchmarkTableInsert(b *testing.B) {
 	for _, n := range scaleSizes {
 		if testing.Short() && n > 1_000_000 {
 			continue
 		}
 		t := fill(b, n)
-		b.Run(fmt.Sprintf("entries=%d", n), func(b *testing.B) {
-			b.ReportAllocs()
-			for i := 0; i < b.N; i++ {
-				c := scaleConn(n + i%(1<<20))
-				s := t.shardFor(c.Client, c.CPort, c.Proto)
-				s.mu.Lock()
-				idx, ok := t.insert(s, c)
-				if ok {
-					t.remove(s, idx, 0)
+		for _, g := range []int{1, 2} {
+			b.Run(fmt.Sprintf("entries=%d/goroutines=%d", n, g), func(b *testing.B) {
+				b.ReportAllocs()
+				var wg sync.WaitGroup
+				per := b.N / g
+				for w := 0; w < g; w++ {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for i := 0; i < per; i++ {
+							c := scaleConn(n + w<<20 + i%(1<<20))
+							s := t.shardFor(c.Client, c.CPort, c.Proto)
+							s.mu.Lock()
+							idx, ok := t.insert(s, c)
+							if ok {
+								t.remove(s, idx, 0)
+							}
+							s.mu.Unlock()
+							if !ok {
+								b.Error("insert refused")
+								return
+							}
+						}
+					}()
 				}
-				s.mu.Unlock()
-				if !ok {
-					b.Fatal("insert refused")
-				}
-			}
-		})
+				wg.Wait()
+			})
+		}
+		runtime.KeepAlive(t)
 	}
 }
 
