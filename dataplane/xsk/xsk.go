@@ -93,7 +93,8 @@ type Socket struct {
 	// alive until unmapped.
 	ringMaps [4][]byte
 
-	stats Stats
+	stats    Stats
+	txBudget int // frames the kernel sends per sendto in copy mode
 }
 
 // Stats are the socket's own counters, kept by its owner goroutine.
@@ -148,6 +149,16 @@ func Open(ifindex, queue int, o Options) (*Socket, error) {
 		return nil, fmt.Errorf("opening AF_XDP socket on ifindex %d queue %d: %w", ifindex, queue, err)
 	}
 	s := &Socket{xs: xs, fd: xs.FD(), frameSize: uint64(o.FrameSize)}
+	// Copy mode sends at most 32 frames per sendto unless told more
+	// (XDP_MAX_TX_SKB_BUDGET, Linux 6.17+); a larger budget lets one kick
+	// drain a batch. Older kernels say ENOPROTOOPT: keep 32.
+	s.txBudget = 32
+	for _, b := range []int{o.Frames, 256} {
+		if unix.SetsockoptInt(s.fd, unix.SOL_XDP, unix.XDP_MAX_TX_SKB_BUDGET, b) == nil {
+			s.txBudget = b
+			break
+		}
+	}
 	if err := s.mapRings(o.Frames); err != nil {
 		xs.Close()
 		return nil, err

@@ -120,6 +120,9 @@ func TestReopenSameQueue(t *testing.T) {
 			if err != nil {
 				t.Fatalf("open %d: %v", i, err)
 			}
+			if i == 0 {
+				t.Logf("transmit budget per kick: %d frames", s.txBudget)
+			}
 			if err := s.Close(); err != nil {
 				t.Fatalf("close %d: %v", i, err)
 			}
