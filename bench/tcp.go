@@ -10,10 +10,8 @@ import (
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"slices"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/xvs-project/xvs/lab"
@@ -89,12 +87,12 @@ func (e *exchanger) do() string {
 	d := net.Dialer{Deadline: deadline}
 	c, err := d.Dial("tcp4", e.target)
 	if err != nil {
-		return "connect: " + errKind(err)
+		return "connect: " + lab.ErrKind(err)
 	}
 	defer c.Close()
 	c.SetDeadline(deadline)
 	if _, err := c.Write(e.req); err != nil {
-		return "send: " + errKind(err)
+		return "send: " + lab.ErrKind(err)
 	}
 	n := 0
 	for {
@@ -107,35 +105,13 @@ func (e *exchanger) do() string {
 			break
 		}
 		if err != nil {
-			return "response: " + errKind(err)
+			return "response: " + lab.ErrKind(err)
 		}
 	}
 	if !bytes.HasPrefix(e.buf[:n], []byte("HTTP/1.1 200 ")) {
 		return "response: not 200"
 	}
 	return ""
-}
-
-// errKind names an error without addresses.
-func errKind(err error) string {
-	var ne net.Error
-	switch {
-	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
-		return "timeout"
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "connection refused"
-	case errors.Is(err, syscall.ECONNRESET):
-		return "connection reset"
-	case errors.Is(err, syscall.EADDRNOTAVAIL):
-		return "no free local port"
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return "unexpected EOF"
-	}
-	var errno syscall.Errno
-	if errors.As(err, &errno) {
-		return errno.Error()
-	}
-	return "other"
 }
 
 // tally merges per-worker results.

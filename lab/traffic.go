@@ -218,7 +218,7 @@ func (w *worker) tcpLoop(cfg TrafficConfig) error {
 			if errors.Is(err, errWrongNS) {
 				return err
 			}
-			w.fail("connect: " + errKind(err))
+			w.fail("connect: " + ErrKind(err))
 			continue
 		}
 		name, err := httpExchange(c, br, req, deadline)
@@ -239,17 +239,17 @@ func (w *worker) tcpLoop(cfg TrafficConfig) error {
 func httpExchange(c net.Conn, br *bufio.Reader, req []byte, deadline time.Time) (string, error) {
 	c.SetDeadline(deadline)
 	if _, err := c.Write(req); err != nil {
-		return "", errors.New("send: " + errKind(err))
+		return "", errors.New("send: " + ErrKind(err))
 	}
 	br.Reset(c)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
-		return "", errors.New("response: " + errKind(err))
+		return "", errors.New("response: " + ErrKind(err))
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	resp.Body.Close()
 	if err != nil {
-		return "", errors.New("body: " + errKind(err))
+		return "", errors.New("body: " + ErrKind(err))
 	}
 	if resp.StatusCode != http.StatusOK {
 		return "", fmt.Errorf("response: status %d", resp.StatusCode)
@@ -320,13 +320,13 @@ func (w *worker) udpLoop(cfg TrafficConfig) error {
 // udpTry sends one datagram and checks its reply.
 func (w *worker) udpTry(pc *net.UDPConn, dst *net.UDPAddr, target netip.AddrPort, seq int64, timeout time.Duration, buf []byte) {
 	if _, err := pc.WriteToUDP(fmt.Appendf(nil, "xvs-lab %d", seq), dst); err != nil {
-		w.fail("udp send: " + errKind(err))
+		w.fail("udp send: " + ErrKind(err))
 		return
 	}
 	pc.SetReadDeadline(time.Now().Add(timeout))
 	n, from, err := pc.ReadFromUDPAddrPort(buf)
 	if err != nil {
-		w.fail("udp reply: " + errKind(err))
+		w.fail("udp reply: " + ErrKind(err))
 		return
 	}
 	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
@@ -344,9 +344,10 @@ func (w *worker) udpTry(pc *net.UDPConn, dst *net.UDPAddr, target netip.AddrPort
 	w.res.PerServer[name]++
 }
 
-// errKind maps an error to a short, address-free description so failures
-// group into a few kinds.
-func errKind(err error) string {
+// ErrKind maps an error to a short, address-free description so that the
+// failures of a load group into a few kinds (timeout, connection refused,
+// ...). Load generators outside this package (bench) use it too.
+func ErrKind(err error) string {
 	var ne net.Error
 	switch {
 	case errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &ne) && ne.Timeout():
