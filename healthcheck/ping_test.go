@@ -30,6 +30,9 @@ func skipUnlessPermitted(t *testing.T, r Result, what string) {
 	}
 }
 
+// TestPingLoopback pings loopback addresses. The unprivileged datagram
+// socket is tested in TestPingNetns, inside a namespace where ping sockets
+// are allowed: on the host they depend on net.ipv4.ping_group_range.
 func TestPingLoopback(t *testing.T) {
 	tests := []struct {
 		desc, addr string
@@ -37,7 +40,6 @@ func TestPingLoopback(t *testing.T) {
 	}{
 		{"auto, IPv4", "127.0.0.1", pingAuto},
 		{"raw socket, IPv4", "127.0.0.1", pingRaw},
-		{"datagram socket, IPv4", "127.0.0.1", pingDatagram},
 		{"raw socket, other loopback address", "127.0.0.2", pingRaw},
 		{"auto, IPv6", "::1", pingAuto},
 		{"raw socket, IPv6", "::1", pingRaw},
