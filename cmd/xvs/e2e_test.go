@@ -340,36 +340,13 @@ func TestMalformedFrames(t *testing.T) {
 	runDirector(t, l)
 	trafficUntilOK(t, l, 5*time.Second)
 
-	var wanMAC, clientMAC net.HardwareAddr
-	var ifindex int
-	if err := lab.Do(l.LBNS, func() error {
-		link, err := netlink.LinkByName(l.WANIf)
-		if err == nil {
-			wanMAC = link.Attrs().HardwareAddr
-		}
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	var fd int
-	if err := lab.Do(l.ClientNS, func() error {
-		link, err := netlink.LinkByName("eth0")
-		if err != nil {
-			return err
-		}
-		clientMAC, ifindex = link.Attrs().HardwareAddr, link.Attrs().Index
-		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fd)
-	frames := malformed(t, clientMAC, wanMAC, net.IP(l.ClientAddr.AsSlice()), net.IP(l.VIP.AsSlice()))
+	inj := newInjector(t, l)
+	frames := malformed(t, inj.clientMAC, inj.wanMAC, net.IP(l.ClientAddr.AsSlice()), net.IP(l.VIP.AsSlice()))
 	const rounds = 5
 	for i := 0; i < rounds; i++ {
 		for reason, fs := range frames {
 			for _, f := range fs {
-				if err := unix.Sendto(fd, f, 0, &unix.SockaddrLinklayer{Ifindex: ifindex, Halen: 6}); err != nil {
+				if err := inj.send(f); err != nil {
 					t.Fatalf("injecting %s: %v", reason, err)
 				}
 			}
@@ -479,4 +456,44 @@ func TestStockKeepalivedConf(t *testing.T) {
 	if err != nil {
 		t.Error(err)
 	}
+}
+
+// injector sends raw frames out of the client's eth0 to the director's
+// WAN interface.
+type injector struct {
+	fd, ifindex       int
+	clientMAC, wanMAC net.HardwareAddr
+}
+
+// newInjector opens a packet socket in the client namespace; it is closed
+// when the test ends.
+func newInjector(t *testing.T, l *lab.Lab) *injector {
+	t.Helper()
+	inj := &injector{}
+	if err := lab.Do(l.LBNS, func() error {
+		link, err := netlink.LinkByName(l.WANIf)
+		if err == nil {
+			inj.wanMAC = link.Attrs().HardwareAddr
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := lab.Do(l.ClientNS, func() error {
+		link, err := netlink.LinkByName("eth0")
+		if err != nil {
+			return err
+		}
+		inj.clientMAC, inj.ifindex = link.Attrs().HardwareAddr, link.Attrs().Index
+		inj.fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Close(inj.fd) })
+	return inj
+}
+
+func (inj *injector) send(frame []byte) error {
+	return unix.Sendto(inj.fd, frame, 0, &unix.SockaddrLinklayer{Ifindex: inj.ifindex, Halen: 6})
 }

@@ -17,10 +17,8 @@ import (
 
 	"github.com/google/gopacket"
 	"github.com/google/gopacket/layers"
-	"github.com/vishvananda/netlink"
 	"github.com/xvs-project/xvs/internal/header"
 	"github.com/xvs-project/xvs/lab"
-	"golang.org/x/sys/unix"
 )
 
 // TestSynFlood is the connection-table issue's flood test: with the table
@@ -100,29 +98,8 @@ func TestSynFlood(t *testing.T) {
 
 	// The flood, from the client namespace's eth0 with spoofed sources in
 	// 198.19.0.0/16 (inside the benchmarking range).
-	var wanMAC net.HardwareAddr
-	lab.Do(l.LBNS, func() error {
-		link, err := netlink.LinkByName(l.WANIf)
-		if err == nil {
-			wanMAC = link.Attrs().HardwareAddr
-		}
-		return err
-	})
-	var fd, ifindex int
-	var cliMAC net.HardwareAddr
-	if err := lab.Do(l.ClientNS, func() error {
-		link, err := netlink.LinkByName("eth0")
-		if err != nil {
-			return err
-		}
-		ifindex, cliMAC = link.Attrs().Index, link.Attrs().HardwareAddr
-		fd, err = unix.Socket(unix.AF_PACKET, unix.SOCK_RAW|unix.SOCK_CLOEXEC, 0)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(fd)
-	eth := &layers.Ethernet{SrcMAC: cliMAC, DstMAC: wanMAC, EthernetType: layers.EthernetTypeIPv4}
+	inj := newInjector(t, l)
+	eth := &layers.Ethernet{SrcMAC: inj.clientMAC, DstMAC: inj.wanMAC, EthernetType: layers.EthernetTypeIPv4}
 	ip := &layers.IPv4{Version: 4, IHL: 5, TTL: 64, Protocol: layers.IPProtocolTCP, SrcIP: net.IP{198, 19, 0, 1}, DstIP: net.IP{198, 18, 0, 100}}
 	tcp := &layers.TCP{SrcPort: 1, DstPort: 80, SYN: true, Window: 1000, Seq: 1}
 	tcp.SetNetworkLayerForChecksum(ip)
@@ -131,7 +108,6 @@ func TestSynFlood(t *testing.T) {
 	tmpl := append([]byte(nil), buf.Bytes()...)
 	frame := make([]byte, len(tmpl))
 	const floodFrames = 50000
-	sa := &unix.SockaddrLinklayer{Ifindex: ifindex, Halen: 6}
 	sent := 0
 	for i := 0; i < floodFrames; i++ {
 		copy(frame, tmpl)
@@ -142,7 +118,7 @@ func TestSynFlood(t *testing.T) {
 		tc.SetSourcePortWithChecksumUpdate(uint16(1024 + i%60000))
 		binary.BigEndian.PutUint32(frame[header.EthernetSize+20+4:], uint32(i)) // a sequence number per SYN; the checksum is recomputed below
 		tc.SetChecksum(header.ComputeTransportChecksum(header.ProtocolTCP, ipv, []byte(tc)))
-		if err := unix.Sendto(fd, frame, 0, sa); err == nil {
+		if err := inj.send(frame); err == nil {
 			sent++
 		}
 	}
