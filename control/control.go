@@ -54,7 +54,28 @@ type VIP struct {
 }
 
 // NewPlan resolves a Spec against the machine's interfaces.
-func NewPlan(spec *config.Spec) (*Plan, error) {
+func NewPlan(spec *config.Spec) (*Plan, error) { return newPlan(spec, nil) }
+
+// countsKey names a real server of a virtual service across plans.
+type countsKey struct {
+	vip   [4]byte
+	port  uint16
+	proto uint8
+	real  netip.AddrPort
+}
+
+// newPlan is NewPlan; a real server that prev has too keeps its connection
+// counts, so that a reload leaves the schedulers' view of the established
+// connections right.
+func newPlan(spec *config.Spec, prev *Plan) (*Plan, error) {
+	old := map[countsKey]*scheduler.Counts{}
+	if prev != nil {
+		for _, s := range prev.Services {
+			for _, r := range s.Reals {
+				old[countsKey{s.VIP, s.Port, s.Proto, netip.AddrPortFrom(netip.AddrFrom4(r.Addr), r.Port)}] = r.Counts
+			}
+		}
+	}
 	p := &Plan{WAN: spec.XVS.WANInterface, LAN: spec.XVS.LANInterface, Queues: spec.XVS.Queues, MaxConns: spec.XVS.MaxConnections,
 		Timeouts: nat.DefaultTimeouts}
 	if lt := spec.Global.LVSTimeouts; lt.TCP > 0 {
@@ -88,7 +109,10 @@ func NewPlan(spec *config.Spec) (*Plan, error) {
 			Persistence: vs.PersistenceTimeout, PersistBits: uint8(min(vs.PersistenceGranularity, 32))}
 		servers := make([]scheduler.Server, 0, len(vs.Reals))
 		for _, r := range vs.Reals {
-			cnt := new(scheduler.Counts)
+			cnt := old[countsKey{vs.Addr.As4(), vs.Port, proto, netip.AddrPortFrom(r.Addr, r.Port)}]
+			if cnt == nil {
+				cnt = new(scheduler.Counts)
+			}
 			cnt.SetThresholds(r.UThreshold, r.LThreshold)
 			svc.Reals = append(svc.Reals, nat.Real{Addr: r.Addr.As4(), Port: r.Port, Weight: r.Weight, Counts: cnt})
 			servers = append(servers, scheduler.Server{Weight: r.Weight, Key: netip.AddrPortFrom(r.Addr, r.Port).String(), Counts: cnt})
@@ -280,6 +304,9 @@ func (d *Director) addVIPs() error {
 			return fmt.Errorf("vrrp_instance %s: interface %q: %w", v.Instance, v.Dev, err)
 		}
 		a := &netlink.Addr{IPNet: &net.IPNet{IP: v.Prefix.Addr().AsSlice(), Mask: net.CIDRMask(v.Prefix.Bits(), v.Prefix.Addr().BitLen())}, Label: v.Label}
+		if d.owns(a) {
+			continue
+		}
 		if err := netlink.AddrAdd(l, a); err != nil {
 			if errors.Is(err, unix.EEXIST) {
 				continue // already there: not ours to remove
@@ -294,6 +321,16 @@ func (d *Director) addVIPs() error {
 	return nil
 }
 
+// owns reports whether the director already added the address a.
+func (d *Director) owns(a *netlink.Addr) bool {
+	for _, b := range d.added {
+		if b.IPNet.String() == a.IPNet.String() {
+			return true
+		}
+	}
+	return false
+}
+
 // removeVIPs takes away the addresses addVIPs added.
 func (d *Director) removeVIPs() {
 	for i := range d.added {
@@ -302,6 +339,61 @@ func (d *Director) removeVIPs() {
 		}
 	}
 	d.added, d.addedTo = nil, nil
+}
+
+// Reload applies a new configuration to the running director as a
+// difference: services, real servers and weights change for new
+// connections, established connections keep their real servers (a removed
+// real server's connections run on until they end), and the fast path
+// never pauses. A configuration that cannot be applied, or that changes
+// what only a restart can (the interfaces, queues, max_connections,
+// lvs_timeouts), is refused with the reason and the running one stays.
+// Reload must not be called concurrently with itself.
+func (d *Director) Reload(spec *config.Spec) error {
+	p, err := newPlan(spec, d.Plan)
+	if err != nil {
+		return err
+	}
+	switch {
+	case p.WAN != d.Plan.WAN || p.LAN != d.Plan.LAN:
+		return fmt.Errorf("the interfaces change (WAN %s → %s, LAN %s → %s): that needs a restart", d.Plan.WAN, p.WAN, d.Plan.LAN, p.LAN)
+	case p.Queues != d.Plan.Queues:
+		return fmt.Errorf("queues changes from %d to %d: that needs a restart", d.Plan.Queues, p.Queues)
+	case p.MaxConns != d.Plan.MaxConns:
+		return fmt.Errorf("max_connections changes from %d to %d: that needs a restart", d.Plan.MaxConns, p.MaxConns)
+	case p.Timeouts != d.Plan.Timeouts:
+		return fmt.Errorf("lvs_timeouts change: that needs a restart")
+	}
+	prev := d.Plan
+	d.Plan = p
+	// VIPs: drop those no longer wanted, add the new ones.
+	keep := map[netip.Prefix]bool{}
+	for _, v := range p.VIPs {
+		keep[v.Prefix] = true
+	}
+	var added []netlink.Addr
+	var addedTo []netlink.Link
+	for i, a := range d.added {
+		pfx, _ := netip.AddrFromSlice(a.IP.To4())
+		ones, _ := a.Mask.Size()
+		if keep[netip.PrefixFrom(pfx, ones)] {
+			added, addedTo = append(added, a), append(addedTo, d.addedTo[i])
+			continue
+		}
+		if err := netlink.AddrDel(d.addedTo[i], &d.added[i]); err != nil {
+			d.log.Warn("removing a VIP", zap.String("vip", a.IPNet.String()), zap.Error(err))
+		}
+	}
+	d.added, d.addedTo = added, addedTo
+	if err := d.addVIPs(); err != nil {
+		d.Plan = prev
+		return err
+	}
+	if err := d.Dataplane.SetServices(p.Services); err != nil {
+		d.Plan = prev
+		return err
+	}
+	return nil
 }
 
 // Run forwards until ctx is done, then detaches and closes everything and

@@ -21,6 +21,7 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/xvs-project/xvs/dataplane/xsk"
 	"github.com/xvs-project/xvs/nat"
+	"github.com/xvs-project/xvs/scheduler"
 	"go.uber.org/zap"
 )
 
@@ -48,9 +49,14 @@ type Dataplane struct {
 	wan, lan netlink.Link
 	stop     atomic.Bool
 	wg       sync.WaitGroup
-	// mu guards prog and sockets against Close while the control plane
-	// (metrics, reload) uses them.
+	// mu guards prog, sockets, current and draining against Close and
+	// each other while the control plane (metrics, reload) uses them.
 	mu sync.Mutex
+	// current are the services installed; draining are real servers no
+	// longer configured whose connections still live: the classifier
+	// keeps sending their replies to the workers until the last ends.
+	current  []*nat.Service
+	draining map[ServiceKey]*scheduler.Counts
 }
 
 // New loads and attaches the XDP program, opens the sockets and prepares the
@@ -136,23 +142,38 @@ func (d *Dataplane) open(l netlink.Link, role Role, queue int) (*xsk.Socket, err
 func (d *Dataplane) Queues() int { return d.cfg.Queues }
 
 // SetServices installs a new set of virtual services: the classifier's maps
-// first, then the engine's snapshot.
+// first, then the engine's snapshot. A real server that leaves while it
+// still has connections keeps being classified until they end.
 func (d *Dataplane) SetServices(list []*nat.Service) error {
-	var svcs, reals []ServiceKey
-	var addrs [][4]byte
-	for _, s := range list {
-		svcs = append(svcs, ServiceKey{Addr: s.VIP, Port: s.Port, Proto: s.Proto})
-		for _, r := range s.Reals {
-			reals = append(reals, ServiceKey{Addr: r.Addr, Port: r.Port, Proto: s.Proto})
-			addrs = append(addrs, r.Addr)
-		}
-	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.prog == nil {
 		return ErrClosed
 	}
-	if err := d.prog.SetServices(svcs, reals); err != nil {
+	wanted := map[ServiceKey]bool{}
+	var addrs [][4]byte
+	for _, s := range list {
+		for _, r := range s.Reals {
+			wanted[ServiceKey{Addr: r.Addr, Port: r.Port, Proto: s.Proto}] = true
+			addrs = append(addrs, r.Addr)
+		}
+	}
+	if d.draining == nil {
+		d.draining = map[ServiceKey]*scheduler.Counts{}
+	}
+	for _, s := range d.current {
+		for _, r := range s.Reals {
+			k := ServiceKey{Addr: r.Addr, Port: r.Port, Proto: s.Proto}
+			if !wanted[k] && r.Counts != nil && r.Counts.Active.Load()+r.Counts.Inactive.Load() > 0 {
+				d.draining[k] = r.Counts
+			}
+		}
+	}
+	for k := range wanted {
+		delete(d.draining, k)
+	}
+	d.current = list
+	if err := d.syncMaps(); err != nil {
 		return err
 	}
 	d.eng.SetServices(list)
@@ -161,6 +182,40 @@ func (d *Dataplane) SetServices(list []*nat.Service) error {
 			zap.Int("count", len(missing)), zap.String("first", netip.AddrFrom4(missing[0]).String()))
 	}
 	return nil
+}
+
+// syncMaps writes the current services and the configured and draining
+// real servers into the classifier's maps. Call it with mu held.
+func (d *Dataplane) syncMaps() error {
+	var svcs, reals []ServiceKey
+	for _, s := range d.current {
+		svcs = append(svcs, ServiceKey{Addr: s.VIP, Port: s.Port, Proto: s.Proto})
+		for _, r := range s.Reals {
+			reals = append(reals, ServiceKey{Addr: r.Addr, Port: r.Port, Proto: s.Proto})
+		}
+	}
+	for k := range d.draining {
+		reals = append(reals, k)
+	}
+	return d.prog.SetServices(svcs, reals)
+}
+
+// drain forgets removed real servers whose last connection has ended.
+func (d *Dataplane) drain() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	changed := false
+	for k, c := range d.draining {
+		if c.Active.Load()+c.Inactive.Load() <= 0 {
+			delete(d.draining, k)
+			changed = true
+		}
+	}
+	if changed && d.prog != nil {
+		if err := d.syncMaps(); err != nil {
+			d.log.Warn("updating the classifier's maps", zap.Error(err))
+		}
+	}
 }
 
 // Run starts the workers, the neighbour watcher and connection expiry, and
@@ -190,6 +245,7 @@ func (d *Dataplane) Run(ctx context.Context) error {
 			return d.Close()
 		case <-tick.C:
 			d.eng.Table().Expire(nat.Monotonic())
+			d.drain()
 		}
 	}
 }

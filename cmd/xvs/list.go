@@ -20,7 +20,7 @@ import (
 const defaultAdminSocket = "/run/xvs/xvs.sock"
 
 // listenAdmin serves the admin API on a unix socket only root can use.
-func listenAdmin(path string, d *control.Director) (*http.Server, error) {
+func listenAdmin(path string, d *control.Director, reload func() error) (*http.Server, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, err
 	}
@@ -33,21 +33,25 @@ func listenAdmin(path string, d *control.Director) (*http.Server, error) {
 		ln.Close()
 		return nil, err
 	}
-	srv := &http.Server{Handler: control.AdminHandler(d)}
+	srv := &http.Server{Handler: control.AdminHandler(d, reload)}
 	go srv.Serve(ln)
 	return srv, nil
 }
 
-// adminGet fetches a path of the admin API into v.
-func adminGet(socket, path string, v any) error {
-	c := http.Client{
-		Timeout: 5 * time.Second,
+// adminClient talks HTTP over the admin socket.
+func adminClient(socket string) *http.Client {
+	return &http.Client{
+		Timeout: 10 * time.Second,
 		Transport: &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", socket)
 		}},
 	}
-	resp, err := c.Get("http://xvs" + path)
+}
+
+// adminGet fetches a path of the admin API into v.
+func adminGet(socket, path string, v any) error {
+	resp, err := adminClient(socket).Get("http://xvs" + path)
 	if err != nil {
 		return fmt.Errorf("is xvs running? %w", err)
 	}
@@ -89,4 +93,27 @@ func printConns(w io.Writer, entries []control.ConnEntry) {
 		s := int(e.Expire / time.Second)
 		fmt.Fprintf(w, "%-3s %02d:%02d  %-11s %-18s %-18s %s\n", e.Proto, s/60, s%60, e.State, e.Source, e.Virtual, e.Destination)
 	}
+}
+
+func cmdReload(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("reload", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	socket := fs.String("admin", defaultAdminSocket, "admin socket of the running xvs")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	c := adminClient(*socket)
+	resp, err := c.Post("http://xvs/v1/reload", "text/plain", nil)
+	if err != nil {
+		fmt.Fprintln(stderr, "xvs reload: is xvs running?", err)
+		return 1
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintf(stderr, "xvs reload: refused, the running configuration stays:\n%s", body)
+		return 1
+	}
+	fmt.Fprintln(stdout, "xvs reload: new configuration applied")
+	return 0
 }

@@ -27,6 +27,7 @@ commands:
   run [-f FILE]      run the director in the foreground (default: the embedded lab config)
   check -f FILE      check a keepalived.conf and exit (0 when clean)
   list -c            the running director's connection table, as ipvsadm -Lnc
+  reload             re-read the running director's configuration (as SIGHUP does)
   lab up | lab down  build or remove the standard netns lab
   demo               lab up, director, 1000 HTTP requests and 1000 UDP datagrams, summary, lab down
 `
@@ -50,6 +51,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return cmdDemo(args[1:], stdout, stderr)
 	case "list":
 		return cmdList(args[1:], stdout, stderr)
+	case "reload":
+		return cmdReload(args[1:], stdout, stderr)
 	case "bench":
 		return cmdBench(args[1:], stdout, stderr)
 	case "help", "-h", "--help":

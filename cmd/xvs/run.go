@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -139,8 +141,43 @@ func cmdRun(args []string, stderr io.Writer) int {
 		defer srv.Close()
 		log.Info("metrics", zap.String("listen", ln.Addr().String()))
 	}
+	// Reload, on SIGHUP or through the admin socket: parse the file again,
+	// apply it as a difference, or keep running on the old one and say why.
+	var reloadMu sync.Mutex
+	reload := func() error {
+		reloadMu.Lock()
+		defer reloadMu.Unlock()
+		spec, err := loadSpec(*file)
+		if err == nil {
+			err = d.Reload(spec)
+		}
+		if err != nil {
+			var b strings.Builder
+			printConfigError(&b, err)
+			log.Error("reload refused; the running configuration stays", zap.String("config", name), zap.String("reason", strings.TrimSpace(b.String())))
+			return errors.New(strings.TrimSpace(b.String()))
+		}
+		for _, w := range spec.Warnings {
+			log.Warn(w.String())
+		}
+		log.Info("configuration reloaded", zap.String("config", name), zap.String("services", d.Plan.Describe()))
+		return nil
+	}
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-hup:
+				reload()
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 	if *admin != "" {
-		srv, err := listenAdmin(*admin, d)
+		srv, err := listenAdmin(*admin, d, reload)
 		if err != nil {
 			log.Error("admin socket", zap.String("path", *admin), zap.Error(err))
 			d.Dataplane.Close()

@@ -1,0 +1,159 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xvs-project/xvs/lab"
+)
+
+// confWith writes a TCP :80 and UDP :53 service over the given real
+// servers (last octets of 198.18.1.x) to path.
+func confWith(t *testing.T, path string, octets ...int) {
+	t.Helper()
+	src := ""
+	for _, svc := range []struct {
+		port  int
+		proto string
+	}{{80, "TCP"}, {53, "UDP"}} {
+		src += fmt.Sprintf("virtual_server 198.18.0.100 %d {\n    lb_algo rr\n    protocol %s\n", svc.port, svc.proto)
+		for _, o := range octets {
+			src += fmt.Sprintf("    real_server 198.18.1.%d %d {\n        weight 1\n    }\n", o, svc.port)
+		}
+		src += "}\n"
+	}
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// keepAliveGet sends one request on an open keep-alive connection and
+// returns the name of the server that answered.
+func keepAliveGet(c net.Conn, br *bufio.Reader) (string, error) {
+	c.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := io.WriteString(c, "GET / HTTP/1.1\r\nHost: vip\r\n\r\n"); err != nil {
+		return "", err
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return strings.TrimSpace(string(b)), err
+}
+
+// TestReloadWithoutLoss is the operating issue's reload check: a reload
+// that removes rs2 and adds rs3 loses no established connection (those on
+// rs2 carry on until they end), new connections follow the new pool, and a
+// broken configuration is refused with file:line:col while the running
+// one stays.
+func TestReloadWithoutLoss(t *testing.T) {
+	l := upBareLab(t)
+	for i, ns := range l.ServerNS {
+		c, err := lab.ServeWith(ns, l.ServerNames[i], lab.ServeOptions{KeepAlive: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	conf := filepath.Join(t.TempDir(), "keepalived.conf")
+	confWith(t, conf, 11, 12)
+	d, err := startDirector(l, t.TempDir(), "-f", conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		d.stop()
+		if t.Failed() {
+			t.Logf("director log:\n%s", d.log())
+		}
+	})
+
+	// Established keep-alive connections, spread over rs1 and rs2.
+	type ka struct {
+		c      net.Conn
+		br     *bufio.Reader
+		server string
+	}
+	var conns []*ka
+	if err := lab.Do(l.ClientNS, func() error {
+		for i := 0; i < 6; i++ {
+			c, err := net.DialTimeout("tcp4", "198.18.0.100:80", 3*time.Second)
+			if err != nil {
+				return err
+			}
+			conns = append(conns, &ka{c: c, br: bufio.NewReader(c)})
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	onRS2 := 0
+	for _, k := range conns {
+		defer k.c.Close()
+		if k.server, err = keepAliveGet(k.c, k.br); err != nil {
+			t.Fatal(err)
+		}
+		if k.server == "rs2" {
+			onRS2++
+		}
+	}
+	if onRS2 == 0 {
+		t.Fatal("no connection went to rs2: the test cannot show it survives its removal")
+	}
+
+	reload := func() (int, string) {
+		var out, errb bytes.Buffer
+		code := Main([]string{"reload", "--admin", d.admin}, &out, &errb)
+		return code, out.String() + errb.String()
+	}
+	confWith(t, conf, 11, 13)
+	if code, out := reload(); code != 0 {
+		t.Fatalf("reload: exit %d: %s", code, out)
+	}
+	for round := 0; round < 5; round++ {
+		for _, k := range conns {
+			got, err := keepAliveGet(k.c, k.br)
+			if err != nil || got != k.server {
+				t.Fatalf("established connection to %s after the reload: %q, %v", k.server, got, err)
+			}
+		}
+	}
+	res, err := lab.RunTraffic(l.ClientNS, lab.TrafficConfig{VIP: l.VIP, Requests: 60, Datagrams: 60})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.TCP.Failed+res.UDP.Failed != 0 || res.TCP.PerServer["rs2"]+res.UDP.PerServer["rs2"] != 0 ||
+		res.TCP.PerServer["rs3"] == 0 || res.UDP.PerServer["rs3"] == 0 {
+		t.Fatalf("new connections after the reload: %s", res.String())
+	}
+
+	// A broken file is refused and the running configuration stays.
+	os.WriteFile(conf, []byte("virtual_server 198.18.0.100 80 {\n    lb_algo nope\n}\n"), 0o644)
+	code, out := reload()
+	if code == 0 || !strings.Contains(out, conf+":2:13: ") {
+		t.Fatalf("broken reload: exit %d, output %q", code, out)
+	}
+	res, err = lab.RunTraffic(l.ClientNS, lab.TrafficConfig{VIP: l.VIP, Requests: 30, Datagrams: 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.TCP.Failed+res.UDP.Failed != 0 || res.TCP.PerServer["rs3"] == 0 || res.TCP.PerServer["rs2"] != 0 {
+		t.Fatalf("after a refused reload: %s", res.String())
+	}
+	for _, k := range conns {
+		if got, err := keepAliveGet(k.c, k.br); err != nil || got != k.server {
+			t.Fatalf("established connection to %s after a refused reload: %q, %v", k.server, got, err)
+		}
+	}
+}
