@@ -176,6 +176,9 @@ func (d *Dataplane) SetServices(list []*nat.Service) error {
 	if err := d.syncMaps(); err != nil {
 		return err
 	}
+	if err := d.syncLocals(); err != nil {
+		return err
+	}
 	d.eng.SetServices(list)
 	if missing := d.neigh.Resolve(time.Second, addrs...); len(missing) > 0 {
 		d.log.Warn("real servers without a link-layer address yet; their first frames wait for ARP",
@@ -198,6 +201,24 @@ func (d *Dataplane) syncMaps() error {
 		reals = append(reals, k)
 	}
 	return d.prog.SetServices(svcs, reals)
+}
+
+// syncLocals tells the classifier the director's own IPv4 addresses on
+// its interfaces (VIPs included). Call it with mu held.
+func (d *Dataplane) syncLocals() error {
+	var addrs [][4]byte
+	for _, l := range []netlink.Link{d.wan, d.lan} {
+		list, err := netlink.AddrList(l, netlink.FAMILY_V4)
+		if err != nil {
+			return fmt.Errorf("listing addresses of %s: %w", l.Attrs().Name, err)
+		}
+		for _, a := range list {
+			if ip4 := a.IP.To4(); ip4 != nil {
+				addrs = append(addrs, [4]byte(ip4))
+			}
+		}
+	}
+	return d.prog.SetLocals(addrs)
 }
 
 // drain forgets removed real servers whose last connection has ended.

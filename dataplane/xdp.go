@@ -153,6 +153,20 @@ func syncKeys[K comparable](m *ebpf.Map, want []ServiceKey, conv func(ServiceKey
 	return nil
 }
 
+// SetLocals makes the classifier's locals map hold exactly the director's
+// own addresses, so that ICMP errors about its own packets stay with the
+// kernel.
+func (p *Program) SetLocals(addrs [][4]byte) error {
+	keys := make([]ServiceKey, len(addrs))
+	for i, a := range addrs {
+		keys[i] = ServiceKey{Addr: a}
+	}
+	if err := syncKeys(p.objs.Locals, keys, addrKey); err != nil {
+		return fmt.Errorf("updating locals map: %w", err)
+	}
+	return nil
+}
+
 // XDPCounters are the classifier's own counts, summed over CPUs.
 type XDPCounters struct {
 	Passed, Redirected, RedirectedMalformed, RedirectedVRRP uint64

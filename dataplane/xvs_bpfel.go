@@ -27,6 +27,7 @@ type xvsSvcKey struct {
 const (
 	xvsMapCounters     = "counters"
 	xvsMapIfaces       = "ifaces"
+	xvsMapLocals       = "locals"
 	xvsMapRealAddrs    = "real_addrs"
 	xvsMapReals        = "reals"
 	xvsMapServices     = "services"
@@ -86,6 +87,7 @@ type xvsProgramSpecs struct {
 type xvsMapSpecs struct {
 	Counters  *ebpf.MapSpec `ebpf:"counters"`
 	Ifaces    *ebpf.MapSpec `ebpf:"ifaces"`
+	Locals    *ebpf.MapSpec `ebpf:"locals"`
 	RealAddrs *ebpf.MapSpec `ebpf:"real_addrs"`
 	Reals     *ebpf.MapSpec `ebpf:"reals"`
 	Services  *ebpf.MapSpec `ebpf:"services"`
@@ -121,6 +123,7 @@ func (o *xvsObjects) Close() error {
 type xvsMaps struct {
 	Counters  *ebpf.Map `ebpf:"counters"`
 	Ifaces    *ebpf.Map `ebpf:"ifaces"`
+	Locals    *ebpf.Map `ebpf:"locals"`
 	RealAddrs *ebpf.Map `ebpf:"real_addrs"`
 	Reals     *ebpf.Map `ebpf:"reals"`
 	Services  *ebpf.Map `ebpf:"services"`
@@ -132,6 +135,7 @@ func (m *xvsMaps) Close() error {
 	return _XvsClose(
 		m.Counters,
 		m.Ifaces,
+		m.Locals,
 		m.RealAddrs,
 		m.Reals,
 		m.Services,

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -110,5 +111,41 @@ func TestPathMTUThroughDirector(t *testing.T) {
 	m, err := scrape(l.LBNS, "127.0.0.1:9333")
 	if err == nil {
 		t.Logf("director: %v frames forwarded; client route: %s", m["xvs_frames_forwarded_total"], strings.TrimSpace(string(out)))
+	}
+}
+
+// TestDirectorsOwnICMPErrors checks that ICMP errors about the director's
+// own packets stay with its kernel: a UDP socket in the director's
+// namespace that sends to a real server's service port where nothing
+// listens gets ECONNREFUSED (from the real server's port unreachable), even
+// though that port is a configured real server the classifier watches.
+func TestDirectorsOwnICMPErrors(t *testing.T) {
+	l := upBareLab(t)
+	conf := filepath.Join(t.TempDir(), "keepalived.conf")
+	os.WriteFile(conf, []byte("virtual_server 198.18.0.100 5353 {\n    lb_algo rr\n    protocol UDP\n    real_server 198.18.1.11 5353 {\n        weight 1\n    }\n}\n"), 0o644)
+	d, err := startDirector(l, t.TempDir(), "-f", conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.stop() })
+	err = lab.Do(l.LBNS, func() error {
+		c, err := net.Dial("udp4", "198.18.1.11:5353")
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		buf := make([]byte, 16)
+		for try := 0; try < 5; try++ {
+			c.Write([]byte("anyone?"))
+			c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+			_, err = c.Read(buf)
+			if err != nil && strings.Contains(err.Error(), "connection refused") {
+				return nil
+			}
+		}
+		return fmt.Errorf("no ICMP port unreachable reached the director's socket: last read %v", err)
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }

@@ -91,6 +91,13 @@ struct {
 } real_addrs SEC(".maps");
 
 struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32); // the director's own addresses, network byte order
+	__type(value, __u32);
+} locals SEC(".maps");
+
+struct {
 	__uint(type, BPF_MAP_TYPE_XSKMAP);
 	__uint(max_entries, XSK_MAX);
 	__type(key, __u32);
@@ -126,8 +133,10 @@ static __always_inline int to_socket(struct xdp_md *ctx, __u32 role, __u32 cnt)
 
 // icmp_error sends to user space the ICMP errors (destination unreachable,
 // time exceeded) that concern a flow xvs forwards: on WAN those addressed to
-// a VIP, on LAN those quoting a packet to a real server. ICMP echo and
-// everything else goes to the kernel.
+// a VIP quoting a packet from a virtual service's port, on LAN those quoting
+// a packet to a real server's port that did not come from the director
+// itself (its own health checks and connections keep their ICMP errors).
+// ICMP echo and everything else goes to the kernel.
 static __always_inline int icmp_error(struct xdp_md *ctx, struct iphdr *ip, void *data_end, __u32 role)
 {
 	if (ip->ihl != 5)
@@ -138,12 +147,26 @@ static __always_inline int icmp_error(struct xdp_md *ctx, struct iphdr *ip, void
 	if (icmp[0] != 3 && icmp[0] != 11)
 		return count(CNT_PASS, XDP_PASS);
 	struct iphdr *inner = (void *)(icmp + 8);
-	__u32 addr = role == ROLE_WAN ? ip->daddr : inner->daddr;
+	if (inner->ihl != 5)
+		return count(CNT_PASS, XDP_PASS);
+	__u16 *ports = (void *)(inner + 1);
+	if ((void *)(ports + 2) > data_end)
+		return count(CNT_PASS, XDP_PASS);
+	struct svc_key key = {.proto = inner->protocol};
 	if (role == ROLE_WAN) {
-		if (!bpf_map_lookup_elem(&vips, &addr))
+		// Quoted: VIP:vport -> client.
+		key.addr = inner->saddr;
+		key.port = ports[0];
+		if (!bpf_map_lookup_elem(&services, &key))
 			return count(CNT_PASS, XDP_PASS);
 	} else {
-		if (!bpf_map_lookup_elem(&real_addrs, &addr))
+		// Quoted: client -> real:rport; not the director's own packet.
+		__u32 src = inner->saddr;
+		if (bpf_map_lookup_elem(&locals, &src))
+			return count(CNT_PASS, XDP_PASS);
+		key.addr = inner->daddr;
+		key.port = ports[1];
+		if (!bpf_map_lookup_elem(&reals, &key))
 			return count(CNT_PASS, XDP_PASS);
 	}
 	return to_socket(ctx, role, CNT_REDIRECT);
