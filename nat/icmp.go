@@ -55,20 +55,21 @@ func quotedPorts(inner header.IPv4) (uint16, uint16) {
 	return binary.BigEndian.Uint16(l4), binary.BigEndian.Uint16(l4[2:])
 }
 
-// rewriteQuoted changes the quoted packet's source (src true) or
-// destination address and port, keeping the quoted IPv4 checksum and, where
-// the quote holds it, the transport checksum right.
-func rewriteQuoted(inner header.IPv4, src bool, addr [4]byte, port uint16) {
-	l4 := []byte(inner[header.IPv4MinimumSize:])
+// rewriteAddrPort changes a packet's source (src true) or destination
+// address and port, keeping the IPv4 checksum and, where l4 holds it, the
+// transport checksum right. It is the one rewrite of DNAT, SNAT and the
+// packets quoted in ICMP errors; a TCP quote cut before its checksum gets
+// its port alone.
+func rewriteAddrPort(ip header.IPv4, l4 []byte, src bool, addr [4]byte, port uint16) {
 	var old [4]byte
 	if src {
-		old = inner.SourceAddress()
-		inner.SetSourceAddressWithChecksumUpdate(addr)
+		old = ip.SourceAddress()
+		ip.SetSourceAddressWithChecksumUpdate(addr)
 	} else {
-		old = inner.DestinationAddress()
-		inner.SetDestinationAddressWithChecksumUpdate(addr)
+		old = ip.DestinationAddress()
+		ip.SetDestinationAddressWithChecksumUpdate(addr)
 	}
-	switch inner.Protocol() {
+	switch ip.Protocol() {
 	case header.ProtocolTCP:
 		if len(l4) >= header.TCPMinimumSize {
 			tcp := header.TCP(l4)
@@ -90,12 +91,17 @@ func rewriteQuoted(inner header.IPv4, src bool, addr [4]byte, port uint16) {
 		}
 		return
 	}
-	// A TCP quote cut before its checksum: the ports alone.
 	if src {
 		binary.BigEndian.PutUint16(l4, port)
 	} else {
 		binary.BigEndian.PutUint16(l4[2:], port)
 	}
+}
+
+// rewriteQuoted changes the quoted packet's source (src true) or
+// destination address and port.
+func rewriteQuoted(inner header.IPv4, src bool, addr [4]byte, port uint16) {
+	rewriteAddrPort(inner, inner[header.IPv4MinimumSize:], src, addr, port)
 }
 
 // finishICMP recomputes the ICMP checksum and decrements the outer TTL.

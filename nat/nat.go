@@ -294,17 +294,8 @@ func (e *Engine) Inbound(frame []byte, now int64) Result {
 		s.mu.Unlock()
 	}
 
-	ip.SetDestinationAddressWithChecksumUpdate(real)
+	rewriteAddrPort(ip, l4, false, real, rport)
 	ip.DecrementTTLWithChecksumUpdate()
-	if proto == header.ProtocolTCP {
-		tcp := header.TCP(l4)
-		tcp.UpdateChecksumForAddress(vip, real)
-		tcp.SetDestinationPortWithChecksumUpdate(rport)
-	} else {
-		udp := header.UDP(l4)
-		udp.UpdateChecksumForAddress(vip, real)
-		udp.SetDestinationPortWithChecksumUpdate(rport)
-	}
 	return Result{NextHop: real}
 }
 
@@ -343,16 +334,7 @@ func (e *Engine) Outbound(frame []byte, now int64) Result {
 	vip, vport, mac := c.VIP, c.VPort, c.ClientMAC
 	s.mu.Unlock()
 
-	ip.SetSourceAddressWithChecksumUpdate(vip)
+	rewriteAddrPort(ip, l4, true, vip, vport)
 	ip.DecrementTTLWithChecksumUpdate()
-	if proto == header.ProtocolTCP {
-		tcp := header.TCP(l4)
-		tcp.UpdateChecksumForAddress(real, vip)
-		tcp.SetSourcePortWithChecksumUpdate(vport)
-	} else {
-		udp := header.UDP(l4)
-		udp.UpdateChecksumForAddress(real, vip)
-		udp.SetSourcePortWithChecksumUpdate(vport)
-	}
 	return Result{NextHop: client, MAC: mac}
 }
