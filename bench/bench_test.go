@@ -7,81 +7,33 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/xvs-project/xvs/lab"
 )
 
-// execDirector is `xvs run` started by the test from a freshly built
-// binary (cmd/xvs does the same with its own startDirector).
-type execDirector struct {
-	cmd     *exec.Cmd
-	logPath string
-	done    chan error
-}
+// execDirector is `xvs run` of a freshly built binary, as lab starts it;
+// the test does not scrape its metrics.
+type execDirector struct{ *lab.Director }
 
-func (d *execDirector) Pid() int { return d.cmd.Process.Pid }
-
-func (d *execDirector) Metrics() (map[string]float64, error) {
+func (execDirector) Metrics() (map[string]float64, error) {
 	return nil, errors.New("not scraped in the test")
-}
-
-func (d *execDirector) Log() string {
-	b, _ := os.ReadFile(d.logPath)
-	return string(b)
-}
-
-func (d *execDirector) Stop() error {
-	_ = d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-d.done:
-		return err
-	case <-time.After(10 * time.Second):
-		_ = d.cmd.Process.Kill()
-		<-d.done
-		return errors.New("the director did not stop within 10s of SIGTERM; killed")
-	}
 }
 
 // startExecDirector returns a StartDirectorFunc that runs exe.
 func startExecDirector(exe string) StartDirectorFunc {
 	return func(l *lab.Lab, dir string, args ...string) (Director, error) {
-		ready := filepath.Join(dir, "ready")
-		d := &execDirector{logPath: filepath.Join(dir, "director.log"), done: make(chan error, 1)}
-		logf, err := os.Create(d.logPath)
+		d, err := lab.StartDirector(l, exe, dir, args...)
 		if err != nil {
 			return nil, err
 		}
-		d.cmd = exec.Command("ip", append([]string{"netns", "exec", l.LBNS, exe, "run", "--ready-file", ready}, args...)...)
-		d.cmd.Stdout, d.cmd.Stderr = logf, logf
-		if err := d.cmd.Start(); err != nil {
-			logf.Close()
-			return nil, err
-		}
-		go func() { d.done <- d.cmd.Wait(); logf.Close() }()
-		deadline := time.Now().Add(20 * time.Second)
-		for {
-			if _, err := os.Stat(ready); err == nil {
-				return d, nil
-			}
-			select {
-			case err := <-d.done:
-				return nil, fmt.Errorf("the director exited (%v):\n%s", err, d.Log())
-			case <-time.After(50 * time.Millisecond):
-			}
-			if time.Now().After(deadline) {
-				d.Stop()
-				return nil, fmt.Errorf("the director was not ready within 20s:\n%s", d.Log())
-			}
-		}
+		return execDirector{d}, nil
 	}
 }
 

@@ -20,17 +20,11 @@ import (
 // benchDirector adapts the lab director (`xvs run` in the lab's director
 // namespace) to bench.Director.
 type benchDirector struct {
-	d  *director
+	*lab.Director
 	ns string
 }
 
-func (b benchDirector) Pid() int { return b.d.cmd.Process.Pid }
-
 func (b benchDirector) Metrics() (map[string]float64, error) { return scrape(b.ns, "127.0.0.1:9333") }
-
-func (b benchDirector) Stop() error { return b.d.stop() }
-
-func (b benchDirector) Log() string { return b.d.log() }
 
 // cmdBench runs the lab benchmark: xvs, kernel NAT and a bare AF_XDP
 // forwarder side by side, interleaved over rounds; it prints the table and
@@ -86,7 +80,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 			if err != nil {
 				return nil, err
 			}
-			return benchDirector{d: d, ns: l.LBNS}, nil
+			return benchDirector{Director: d, ns: l.LBNS}, nil
 		},
 	}
 	for _, c := range strings.Split(*contenders, ",") {

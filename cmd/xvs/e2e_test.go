@@ -67,17 +67,17 @@ func upLab(t *testing.T) *lab.Lab {
 // runDirector starts `xvs run` in the lab with the embedded configuration
 // (weights 3:2:1 over rs1..rs3 for TCP :80 and UDP :53) and stops it when
 // the test ends; a director that did not stop cleanly fails the test.
-func runDirector(t *testing.T, l *lab.Lab) *director {
+func runDirector(t *testing.T, l *lab.Lab) *lab.Director {
 	t.Helper()
 	d, err := startDirector(l, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := d.stop(); err != nil {
-			t.Errorf("director: %v\n%s", err, d.log())
+		if err := d.Stop(); err != nil {
+			t.Errorf("director: %v\n%s", err, d.Log())
 		}
-		log := d.log()
+		log := d.Log()
 		if strings.Contains(log, "panic") {
 			t.Errorf("the director panicked:\n%s", log)
 		}
@@ -204,7 +204,7 @@ func TestForwardWRR(t *testing.T) {
 	// The connection table as ipvsadm -Lnc shows it, through the admin
 	// socket: every UDP flow and the closing TCP connections are listed.
 	var out, errb bytes.Buffer
-	if code := Main([]string{"list", "-c", "--admin", d.admin}, &out, &errb); code != 0 {
+	if code := Main([]string{"list", "-c", "--admin", d.Admin}, &out, &errb); code != 0 {
 		t.Fatalf("xvs list -c: exit %d: %s", code, errb.String())
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
@@ -291,8 +291,8 @@ func TestLinkFlap(t *testing.T) {
 	if res.TCP.Failed != 0 || res.UDP.Failed != 0 {
 		t.Fatalf("after the flaps: %s", res.String())
 	}
-	if !strings.Contains(d.log(), `link changed	{"interface": "wan0", "up": false}`) {
-		t.Errorf("no log line for the WAN link going down:\n%s", d.log())
+	if !strings.Contains(d.Log(), `link changed	{"interface": "wan0", "up": false}`) {
+		t.Errorf("no log line for the WAN link going down:\n%s", d.Log())
 	}
 }
 
@@ -424,10 +424,10 @@ func TestStockKeepalivedConf(t *testing.T) {
 			break
 		}
 	}
-	if err := d.stop(); err != nil {
-		t.Fatalf("director: %v\n%s", err, d.log())
+	if err := d.Stop(); err != nil {
+		t.Fatalf("director: %v\n%s", err, d.Log())
 	}
-	log := d.log()
+	log := d.Log()
 	for _, want := range []string{
 		`keepalived-nat.conf:39:9: warning: keyword "TCP_CHECK" is accepted but not acted on yet`,
 		`VRRP is not implemented yet: acting as MASTER`,

@@ -47,9 +47,9 @@ func TestSynFlood(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		d.stop()
+		d.Stop()
 		if t.Failed() {
-			t.Logf("director log:\n%s", d.log())
+			t.Logf("director log:\n%s", d.Log())
 		}
 	})
 

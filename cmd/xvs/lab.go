@@ -2,19 +2,15 @@ package main
 
 import (
 	"bufio"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/xvs-project/xvs/lab"
@@ -81,69 +77,14 @@ func printLab(w io.Writer, l *lab.Lab) {
 	fmt.Fprintf(w, "run the director with: ip netns exec %s xvs run\n", l.LBNS)
 }
 
-// director is an `xvs run` child process inside the lab's director namespace.
-type director struct {
-	cmd     *exec.Cmd
-	logPath string
-	admin   string // its admin socket
-	done    chan error
-}
-
-// startDirector runs `xvs run` with the embedded configuration in the lab's
-// director namespace and waits until it forwards.
-func startDirector(l *lab.Lab, dir string, extra ...string) (*director, error) {
+// startDirector runs this binary's `xvs run` in the lab's director
+// namespace (see lab.StartDirector) and waits until it forwards.
+func startDirector(l *lab.Lab, dir string, extra ...string) (*lab.Director, error) {
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, err
 	}
-	ready := filepath.Join(dir, "ready")
-	logPath := filepath.Join(dir, "director.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		return nil, err
-	}
-	args := append([]string{"netns", "exec", l.LBNS, exe, "run", "--ready-file", ready,
-		"--admin", filepath.Join(dir, "xvs.sock")}, extra...)
-	cmd := exec.Command("ip", args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		logf.Close()
-		return nil, fmt.Errorf("starting the director: %w", err)
-	}
-	d := &director{cmd: cmd, logPath: logPath, admin: filepath.Join(dir, "xvs.sock"), done: make(chan error, 1)}
-	go func() { d.done <- cmd.Wait(); logf.Close() }()
-	deadline := time.After(20 * time.Second)
-	for {
-		if _, err := os.Stat(ready); err == nil {
-			return d, nil
-		}
-		select {
-		case err := <-d.done:
-			d.done <- err
-			return nil, fmt.Errorf("the director exited before forwarding (%v):\n%s", err, d.log())
-		case <-deadline:
-			d.stop()
-			return nil, fmt.Errorf("the director did not start within 20s:\n%s", d.log())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-func (d *director) log() string {
-	b, _ := os.ReadFile(d.logPath)
-	return string(b)
-}
-
-// stop sends SIGTERM and waits for the director to exit.
-func (d *director) stop() error {
-	_ = d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case err := <-d.done:
-		return err
-	case <-time.After(10 * time.Second):
-		_ = d.cmd.Process.Kill()
-		return errors.New("the director did not stop within 10s of SIGTERM; killed")
-	}
+	return lab.StartDirector(l, exe, dir, extra...)
 }
 
 // scrape reads the director's Prometheus counters from inside its namespace.
@@ -233,7 +174,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		*requests, *datagrams, l.VIP, l.ClientNS)
 	res, err := lab.RunTraffic(l.ClientNS, lab.TrafficConfig{VIP: l.VIP, Requests: *requests, Datagrams: *datagrams})
 	metrics, merr := scrape(l.LBNS, "127.0.0.1:9333")
-	serr := d.stop()
+	serr := d.Stop()
 	if err != nil {
 		fmt.Fprintln(stderr, "xvs demo: traffic:", err)
 		return 1
@@ -245,7 +186,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "xvs demo: reading the director's metrics:", merr)
 	}
 	fmt.Fprintln(stdout, "== director log")
-	fmt.Fprint(stdout, d.log())
+	fmt.Fprint(stdout, d.Log())
 	if serr != nil {
 		fmt.Fprintln(stderr, "xvs demo: director:", serr)
 		return 1

@@ -74,9 +74,9 @@ func TestPathMTUThroughDirector(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		d.stop()
+		d.Stop()
 		if t.Failed() {
-			t.Logf("director log:\n%s", d.log())
+			t.Logf("director log:\n%s", d.Log())
 		}
 	})
 
@@ -127,7 +127,7 @@ func TestDirectorsOwnICMPErrors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { d.stop() })
+	t.Cleanup(func() { d.Stop() })
 	err = lab.Do(l.LBNS, func() error {
 		c, err := net.Dial("udp4", "198.18.1.11:5353")
 		if err != nil {

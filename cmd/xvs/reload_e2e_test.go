@@ -73,9 +73,9 @@ func TestReloadWithoutLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		d.stop()
+		d.Stop()
 		if t.Failed() {
-			t.Logf("director log:\n%s", d.log())
+			t.Logf("director log:\n%s", d.Log())
 		}
 	})
 
@@ -114,7 +114,7 @@ func TestReloadWithoutLoss(t *testing.T) {
 
 	reload := func() (int, string) {
 		var out, errb bytes.Buffer
-		code := Main([]string{"reload", "--admin", d.admin}, &out, &errb)
+		code := Main([]string{"reload", "--admin", d.Admin}, &out, &errb)
 		return code, out.String() + errb.String()
 	}
 	confWith(t, conf, 11, 13)

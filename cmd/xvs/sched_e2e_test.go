@@ -78,7 +78,7 @@ func TestLeastConnectionSlowServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { d.stop() })
+	t.Cleanup(func() { d.Stop() })
 	res, err := lab.RunTraffic(l.ClientNS, lab.TrafficConfig{VIP: l.VIP, Requests: 400, Concurrency: 16, Timeout: 3 * time.Second})
 	if err != nil {
 		t.Fatal(err)
@@ -143,7 +143,7 @@ func TestMaglevSameServerAcrossRestart(t *testing.T) {
 			t.Fatal(err)
 		}
 		maps[run] = udpMapping(t, l, ports)
-		if err := d.stop(); err != nil {
+		if err := d.Stop(); err != nil {
 			t.Fatalf("director: %v", err)
 		}
 	}
