@@ -83,6 +83,10 @@ type Spec struct {
 	Global         Global
 	VirtualServers []VirtualServer
 	VRRPInstances  []VRRPInstance
+	// VRRPScripts are the vrrp_script blocks, in order.
+	VRRPScripts []VRRPScript
+	// VRRPSyncGroups are the vrrp_sync_group blocks, in order.
+	VRRPSyncGroups []VRRPSyncGroup
 	XVS            XVS
 	// Warnings lists keywords that were accepted but are not acted on,
 	// and unknown keywords that were skipped, one per occurrence, in the
@@ -98,6 +102,51 @@ type Global struct {
 	// UDP timeouts; zero for those not set (IPVS's defaults apply).
 	LVSTimeouts struct{ TCP, TCPFin, UDP time.Duration }
 	Pos         Pos // position of the first global_defs keyword; zero when absent
+
+	// VRRPVersion is vrrp_version, 2 or 3; 0 when not set (2 applies).
+	VRRPVersion int
+	// VRRPMcastGroup4 is vrrp_mcast_group4; invalid (zero) when not set
+	// (224.0.0.18 applies).
+	VRRPMcastGroup4 netip.Addr
+	// GARP holds vrrp_garp_master_delay, vrrp_garp_master_repeat,
+	// vrrp_garp_master_refresh, vrrp_garp_master_refresh_repeat,
+	// vrrp_garp_lower_prio_delay and vrrp_garp_lower_prio_repeat.
+	GARP GARP
+	// ScriptUser and ScriptGroup are script_user USER [GROUP]: whom
+	// scripts (notify, vrrp_script, MISC_CHECK) run as; empty when not set.
+	ScriptUser, ScriptGroup string
+	// EnableScriptSecurity is enable_script_security.
+	EnableScriptSecurity bool
+	// VRRPSkipCheckAdvAddr is vrrp_skip_check_adv_addr.
+	VRRPSkipCheckAdvAddr bool
+	// VRRPLowerPrioNoAdvert is vrrp_lower_prio_no_advert.
+	VRRPLowerPrioNoAdvert bool
+}
+
+// GARP is the gratuitous ARP timing of a VRRP master, globally
+// (vrrp_garp_*) or per instance (garp_*). Each field has a Set flag,
+// because 0 is a meaningful value for all of them.
+type GARP struct {
+	MasterDelay            time.Duration // garp_master_delay: the second burst after becoming master
+	MasterDelaySet         bool
+	MasterRepeat           int // garp_master_repeat: GARPs per burst
+	MasterRepeatSet        bool
+	MasterRefresh          time.Duration // garp_master_refresh: periodic GARPs while master; 0 = none
+	MasterRefreshSet       bool
+	MasterRefreshRepeat    int // garp_master_refresh_repeat
+	MasterRefreshRepeatSet bool
+	LowerPrioDelay         time.Duration // garp_lower_prio_delay
+	LowerPrioDelaySet      bool
+	LowerPrioRepeat        int // garp_lower_prio_repeat
+	LowerPrioRepeatSet     bool
+}
+
+// Command is a script to run with its arguments, as notify_*, script and
+// misc_path give it: the text (quoted or not) is split into words at
+// spaces, keepalived's way, and never handed to a shell.
+type Command struct {
+	Pos  Pos      // position of the command text
+	Argv []string // the program and its arguments; empty when not set
 }
 
 // XVS is the optional xvs-specific block:
@@ -117,7 +166,12 @@ type XVS struct {
 	// MaxConnections bounds the connection table (max_connections); 0
 	// when not set: derived from the machine's memory.
 	MaxConnections int
-	Pos            Pos // position of the xvs keyword; zero when absent
+	// UDPKeepDeadDest is "udp_reschedule off": UDP flows to a real server
+	// that health checks took out stay with it until they time out, as
+	// IPVS does. By default (false) such a flow is scheduled again at its
+	// next datagram.
+	UDPKeepDeadDest bool
+	Pos             Pos // position of the xvs keyword; zero when absent
 }
 
 // VirtualServer is one virtual_server block: a virtual address and port
@@ -143,6 +197,28 @@ type VirtualServer struct {
 	// flag-1, flag-2, flag-3, sh-port, sh-fallback, mh-port, mh-fallback.
 	SchedulerFlags []string
 	Reals          []RealServer
+
+	// Pool keywords: quorum (default 1), hysteresis, quorum_up,
+	// quorum_down, sorry_server, ha_suspend, omega, alpha.
+	Quorum               int
+	Hysteresis           int
+	QuorumUp, QuorumDown Command
+	Sorry                *SorryServer // nil when there is no sorry_server
+	HASuspend            bool
+	Omega                bool
+	Alpha                bool
+	// Group is the virtual_server_group this service came from ("" for a
+	// virtual_server ADDR PORT block): a group's services are expanded
+	// into one VirtualServer per address and port.
+	Group string
+}
+
+// SorryServer is sorry_server ADDR PORT with sorry_server_inhibit.
+type SorryServer struct {
+	Pos     Pos
+	Addr    netip.Addr
+	Port    uint16
+	Inhibit bool // sorry_server_inhibit
 }
 
 // RealServer is one real_server of a virtual server.
@@ -157,6 +233,76 @@ type RealServer struct {
 	// connection count at which the server is overloaded and the count it
 	// must fall to before it takes new connections again; 0 when not set.
 	UThreshold, LThreshold int
+	// InhibitOnFailure is inhibit_on_failure: a failed server stays
+	// listed with weight 0 instead of being removed.
+	InhibitOnFailure bool
+	// NotifyUp and NotifyDown are notify_up and notify_down.
+	NotifyUp, NotifyDown Command
+	// Checks are the checker blocks (TCP_CHECK, HTTP_GET, …), in order.
+	Checks []Check
+}
+
+// Check is one checker block of a real server. Fields a checker type does
+// not have stay zero. Durations and counts that are not set are zero (or
+// -1 where noted): package control applies keepalived's defaults per
+// checker type.
+type Check struct {
+	Pos  Pos    // position of the checker keyword
+	Kind string // TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, UDP_CHECK, PING_CHECK or DNS_CHECK
+
+	ConnectIP      netip.Addr    // connect_ip; zero: the real server's address
+	ConnectPort    uint16        // connect_port; 0: the real server's port
+	BindTo         netip.Addr    // bindto
+	BindPort       uint16        // bind_port
+	ConnectTimeout time.Duration // connect_timeout; 0: not set (5s)
+	// Retry is retry or its old name nb_get_retry; -1 when not set.
+	Retry            int
+	DelayBeforeRetry time.Duration // delay_before_retry; 0: not set
+	// DelayLoop is the checker's delay_loop, else the real server's, else
+	// the virtual server's (always set: the virtual server's default is 60s).
+	DelayLoop time.Duration
+	// Warmup is warmup; -1 when not set.
+	Warmup         time.Duration
+	Alpha          bool // alpha (checker, real server or virtual server level)
+	LogAllFailures bool // log_all_failures
+
+	// HTTP_GET and SSL_GET.
+	URLs         []URL
+	HTTPProtocol string // http_protocol: "1.0", "1.1", "1.0C" or "1.0K"; empty when not set
+	// VirtualHost is virtualhost, inherited from the real server and then
+	// the virtual server when the checker has none.
+	VirtualHost string
+	EnableSNI   bool   // enable_sni
+	SNIName     string // sni_name
+
+	// MISC_CHECK.
+	MiscPath    Command
+	MiscTimeout time.Duration // misc_timeout; 0: not set (the delay_loop)
+	MiscDynamic bool          // misc_dynamic
+	// User and Group are the checker's user keyword; empty: script_user.
+	User, Group string
+
+	// UDP_CHECK.
+	Payload        []byte // payload, decoded from hex; nil when not set
+	RequireReply   bool   // require_reply
+	Reply          string // require_reply's hex argument, as written; empty when none
+	MinReplyLength int    // min_reply_length
+	MaxReplyLength int    // max_reply_length
+
+	// DNS_CHECK.
+	DNSType string // type, upper case; empty when not set (SOA)
+	DNSName string // name; empty when not set (".")
+}
+
+// URL is one url block of HTTP_GET or SSL_GET.
+type URL struct {
+	Pos  Pos
+	Path string // path; required
+	// StatusCode is status_code as written (e.g. "200", "200-299 302");
+	// empty when not set (200-299).
+	StatusCode  string
+	Digest      string // digest: lower-case hex MD5; empty when not set
+	VirtualHost string // virtualhost of this url; empty when not set
 }
 
 // VRRPInstance is one vrrp_instance block.
@@ -168,6 +314,66 @@ type VRRPInstance struct {
 	VirtualRouterID int    // virtual_router_id, 1..255; required
 	Priority        int    // priority, 1..255; default 100
 	VirtualIPs      []VirtualIP
+
+	// Version is version, 2 or 3; 0 when not set (vrrp_version, else 2).
+	Version int
+	// AdvertInterval is advert_int (decimals allowed, e.g. 0.1); 0 when
+	// not set (1s).
+	AdvertInterval time.Duration
+	NoPreempt      bool          // nopreempt (preempt turns it off again)
+	PreemptDelay   time.Duration // preempt_delay; 0 when not set
+	// AuthType and AuthPass are authentication { auth_type PASS|AH
+	// auth_pass SECRET }; AuthType is "" when there is no block.
+	AuthType, AuthPass string
+	UnicastSrcIP       netip.Addr   // unicast_src_ip; zero when not set
+	UnicastPeers       []netip.Addr // unicast_peer { ... }
+	TrackInterfaces    []Track      // track_interface { IF [weight N] }
+	TrackScripts       []Track      // track_script { NAME [weight N] }
+	// Notify scripts: notify_master, notify_backup, notify_fault,
+	// notify_stop and notify (called with the four arguments "INSTANCE"
+	// NAME STATE PRIORITY appended).
+	NotifyMaster, NotifyBackup, NotifyFault, NotifyStop, Notify Command
+	// GARP overrides the global_defs GARP timing for this instance.
+	GARP GARP
+	// LowerPrioNoAdvert and SkipCheckAdvAddr are lower_prio_no_advert
+	// and skip_check_adv_addr (or the global vrrp_* forms).
+	LowerPrioNoAdvert, SkipCheckAdvAddr bool
+}
+
+// Track is one line of track_interface or track_script: a name with an
+// optional weight that is added to (or, negative, taken from) the
+// priority while the tracked thing is up (positive) or down (negative).
+// WeightSet is false when the line has no weight: a failure then puts the
+// instance in FAULT state.
+type Track struct {
+	Pos       Pos
+	Name      string
+	Weight    int
+	WeightSet bool
+}
+
+// VRRPScript is one vrrp_script block.
+type VRRPScript struct {
+	Pos      Pos
+	Name     string
+	Script   Command       // script; required
+	Interval time.Duration // interval; default 1s
+	Timeout  time.Duration // timeout; 0 when not set (the interval)
+	Weight   int           // weight; 0 when not set
+	Rise     int           // rise; default 1
+	Fall     int           // fall; default 1
+	// User and Group are the user keyword; empty: script_user.
+	User, Group string
+}
+
+// VRRPSyncGroup is one vrrp_sync_group block: instances that change state
+// together.
+type VRRPSyncGroup struct {
+	Pos                                                         Pos
+	Name                                                        string
+	Group                                                       []string // instance names, each defined by a vrrp_instance
+	NotifyMaster, NotifyBackup, NotifyFault, NotifyStop, Notify Command
+	TrackScripts                                                []Track
 }
 
 // VirtualIP is one line of a virtual_ipaddress block.
