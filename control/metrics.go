@@ -53,12 +53,15 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	for r := nat.DropNone + 1; r < nat.NumDrops; r++ {
 		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(cnt[r]), r.String())
 	}
+	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(cnt[dataplane.CounterControlDropped]), "control_queue_full")
 	ch <- prometheus.MustNewConstMetric(c.kickErrs, prometheus.CounterValue, float64(cnt[dataplane.CounterKickErrors]))
 	if x, err := c.d.Dataplane.XDPCounters(); err == nil {
 		ch <- prometheus.MustNewConstMetric(c.xdp, prometheus.CounterValue, float64(x.Passed), "pass")
 		ch <- prometheus.MustNewConstMetric(c.xdp, prometheus.CounterValue, float64(x.Redirected), "redirect")
 		ch <- prometheus.MustNewConstMetric(c.xdp, prometheus.CounterValue, float64(x.RedirectedMalformed), "redirect_malformed")
 		ch <- prometheus.MustNewConstMetric(c.xdp, prometheus.CounterValue, float64(x.RedirectedVRRP), "redirect_vrrp")
+		ch <- prometheus.MustNewConstMetric(c.xdp, prometheus.CounterValue, float64(x.ARPReplies), "arp_reply")
+		ch <- prometheus.MustNewConstMetric(c.xdp, prometheus.CounterValue, float64(x.EchoReplies), "echo_reply")
 	}
 	if x, err := c.d.Dataplane.SocketDrops(); err == nil {
 		ch <- prometheus.MustNewConstMetric(c.xskDrops, prometheus.CounterValue, float64(x.RxDropped), "rx_dropped")

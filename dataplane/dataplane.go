@@ -44,6 +44,7 @@ type Dataplane struct {
 	eng      *nat.Engine
 	prog     *Program
 	neigh    *Neighbours
+	ctl      *controlQueue
 	workers  []*worker
 	sockets  []*xsk.Socket
 	wan, lan netlink.Link
@@ -65,7 +66,7 @@ func New(cfg Config, eng *nat.Engine) (_ *Dataplane, err error) {
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
-	d := &Dataplane{cfg: cfg, log: cfg.Log, eng: eng}
+	d := &Dataplane{cfg: cfg, log: cfg.Log, eng: eng, ctl: newControlQueue()}
 	defer func() {
 		if err != nil {
 			d.Close()
@@ -106,7 +107,7 @@ func New(cfg Config, eng *nat.Engine) (_ *Dataplane, err error) {
 			queue: i, cpu: i % ncpu,
 			wanIf: d.wan.Attrs().Index, lanIf: d.lan.Attrs().Index,
 			wanMAC: [6]byte(d.wan.Attrs().HardwareAddr), lanMAC: [6]byte(d.lan.Attrs().HardwareAddr),
-			eng: eng, neigh: d.neigh,
+			eng: eng, neigh: d.neigh, ctl: d.ctl,
 		}
 		if w.wan, err = d.open(d.wan, RoleWAN, i); err != nil {
 			return nil, err

@@ -13,11 +13,13 @@ import (
 // Counter indices of a worker; the first nat.NumDrops are nat's drop
 // reasons (index 0, nat.DropNone, counts forwarded frames).
 const (
-	CounterRxWAN      = int(nat.NumDrops) + iota // frames received on WAN
-	CounterRxLAN                                 // frames received on LAN
-	CounterTxWAN                                 // frames queued for transmit on WAN
-	CounterTxLAN                                 // frames queued for transmit on LAN
-	CounterKickErrors                            // transmit kicks that failed (link down, ...)
+	CounterRxWAN          = int(nat.NumDrops) + iota // frames received on WAN
+	CounterRxLAN                                     // frames received on LAN
+	CounterTxWAN                                     // frames queued for transmit on WAN
+	CounterTxLAN                                     // frames queued for transmit on LAN
+	CounterKickErrors                                // transmit kicks that failed (link down, ...)
+	CounterControl                                   // control frames (VRRP) handed to the control plane
+	CounterControlDropped                            // control frames dropped: the control queue was full
 	NumCounters
 )
 
@@ -26,7 +28,7 @@ func CounterName(i int) string {
 	if i < int(nat.NumDrops) {
 		return nat.Drop(i).String()
 	}
-	return [...]string{"rx_wan", "rx_lan", "tx_wan", "tx_lan", "kick_errors"}[i-int(nat.NumDrops)]
+	return [...]string{"rx_wan", "rx_lan", "tx_wan", "tx_lan", "kick_errors", "control", "control_queue_full"}[i-int(nat.NumDrops)]
 }
 
 // Counters is a snapshot of counters, summed over workers.
@@ -46,6 +48,7 @@ type worker struct {
 	wanMAC, lanMAC [6]byte
 	eng            *nat.Engine
 	neigh          *Neighbours
+	ctl            *controlQueue
 
 	descs     [batchSize]xsk.Desc
 	local     Counters // counted since the last publish
@@ -109,9 +112,27 @@ func (w *worker) pump(rx, tx *xsk.Socket, inbound bool, now int64) int {
 		w.local[CounterRxLAN] += uint64(n)
 		view, srcMAC = w.neigh.view(w.wanIf), w.wanMAC
 	}
+	// Control frames (VRRP) first, so that a full batch of data never
+	// delays an advertisement; they are rare, so the pass is a cheap scan.
+	ifindex := w.lanIf
+	if inbound {
+		ifindex = w.wanIf
+	}
+	for i := 0; i < n; i++ {
+		if frame := rx.Frame(w.descs[i]); isControl(frame) {
+			if w.ctl != nil && w.ctl.put(frame, ifindex) {
+				w.local[CounterControl]++
+			} else {
+				w.local[CounterControlDropped]++
+			}
+			w.descs[i].Len = 0
+		}
+	}
 	for i := 0; i < n; i++ {
 		d := w.descs[i]
-		w.local[w.forward(rx.Frame(d), tx, view, srcMAC, inbound, now)]++
+		if d.Len != 0 {
+			w.local[w.forward(rx.Frame(d), tx, view, srcMAC, inbound, now)]++
+		}
 		rx.Refill(d.Addr)
 	}
 	rx.Flush()

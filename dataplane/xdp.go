@@ -29,6 +29,8 @@ const (
 	xdpCntRedirect
 	xdpCntRedirectMalformed
 	xdpCntRedirectVRRP
+	xdpCntARPReply
+	xdpCntEchoReply
 	xdpCntMax
 )
 
@@ -167,15 +169,57 @@ func (p *Program) SetLocals(addrs [][4]byte) error {
 	return nil
 }
 
+// Owned is a VIP this director answers ARP and ICMP echo for: the address,
+// the interface it is owned on and that interface's MAC.
+type Owned struct {
+	Addr    [4]byte
+	Ifindex int
+	MAC     [6]byte
+}
+
+// SetOwned makes the classifier's owned map hold exactly the given VIPs:
+// it answers ARP requests and ICMP echo requests for them on their
+// interface, from its MAC, until they are taken out again.
+func (p *Program) SetOwned(list []Owned) error {
+	keep := make(map[uint32]bool, len(list))
+	for _, o := range list {
+		k := binary.NativeEndian.Uint32(o.Addr[:])
+		keep[k] = true
+		if err := p.objs.Owned.Put(k, xvsOwnedAddr{Ifindex: uint32(o.Ifindex), Mac: o.MAC}); err != nil {
+			return fmt.Errorf("updating owned map: %w", err)
+		}
+	}
+	var stale []uint32
+	var k uint32
+	var v xvsOwnedAddr
+	it := p.objs.Owned.Iterate()
+	for it.Next(&k, &v) {
+		if !keep[k] {
+			stale = append(stale, k)
+		}
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("reading owned map: %w", err)
+	}
+	for _, k := range stale {
+		if err := p.objs.Owned.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("updating owned map: %w", err)
+		}
+	}
+	return nil
+}
+
 // XDPCounters are the classifier's own counts, summed over CPUs.
 type XDPCounters struct {
 	Passed, Redirected, RedirectedMalformed, RedirectedVRRP uint64
+	// ARPReplies and EchoReplies are the answers it sent for owned VIPs.
+	ARPReplies, EchoReplies uint64
 }
 
 // Counters reads the classifier's counters.
 func (p *Program) Counters() (XDPCounters, error) {
 	var c XDPCounters
-	dst := []*uint64{&c.Passed, &c.Redirected, &c.RedirectedMalformed, &c.RedirectedVRRP}
+	dst := []*uint64{&c.Passed, &c.Redirected, &c.RedirectedMalformed, &c.RedirectedVRRP, &c.ARPReplies, &c.EchoReplies}
 	for i := uint32(0); i < xdpCntMax; i++ {
 		var per []uint64
 		if err := p.objs.Counters.Lookup(i, &per); err != nil {

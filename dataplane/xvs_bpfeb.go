@@ -13,6 +13,13 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type xvsOwnedAddr struct {
+	_       structs.HostLayout
+	Ifindex uint32
+	Mac     [6]uint8
+	Pad     [2]uint8
+}
+
 type xvsSvcKey struct {
 	_     structs.HostLayout
 	Addr  uint32
@@ -28,6 +35,7 @@ const (
 	xvsMapCounters     = "counters"
 	xvsMapIfaces       = "ifaces"
 	xvsMapLocals       = "locals"
+	xvsMapOwned        = "owned"
 	xvsMapRealAddrs    = "real_addrs"
 	xvsMapReals        = "reals"
 	xvsMapServices     = "services"
@@ -88,6 +96,7 @@ type xvsMapSpecs struct {
 	Counters  *ebpf.MapSpec `ebpf:"counters"`
 	Ifaces    *ebpf.MapSpec `ebpf:"ifaces"`
 	Locals    *ebpf.MapSpec `ebpf:"locals"`
+	Owned     *ebpf.MapSpec `ebpf:"owned"`
 	RealAddrs *ebpf.MapSpec `ebpf:"real_addrs"`
 	Reals     *ebpf.MapSpec `ebpf:"reals"`
 	Services  *ebpf.MapSpec `ebpf:"services"`
@@ -124,6 +133,7 @@ type xvsMaps struct {
 	Counters  *ebpf.Map `ebpf:"counters"`
 	Ifaces    *ebpf.Map `ebpf:"ifaces"`
 	Locals    *ebpf.Map `ebpf:"locals"`
+	Owned     *ebpf.Map `ebpf:"owned"`
 	RealAddrs *ebpf.Map `ebpf:"real_addrs"`
 	Reals     *ebpf.Map `ebpf:"reals"`
 	Services  *ebpf.Map `ebpf:"services"`
@@ -136,6 +146,7 @@ func (m *xvsMaps) Close() error {
 		m.Counters,
 		m.Ifaces,
 		m.Locals,
+		m.Owned,
 		m.RealAddrs,
 		m.Reals,
 		m.Services,

@@ -44,6 +44,12 @@ func NewScript(cmdline, userName, groupName string) (*Script, error) {
 	if err != nil {
 		return nil, err
 	}
+	return NewScriptArgs(args, userName, groupName)
+}
+
+// NewScriptArgs is NewScript for a command already split into arguments.
+func NewScriptArgs(args []string, userName, groupName string) (*Script, error) {
+	args = append([]string(nil), args...)
 	if len(args) == 0 {
 		return nil, fmt.Errorf("%w: empty command", ErrInvalidConfig)
 	}
@@ -70,6 +76,14 @@ func NewScript(cmdline, userName, groupName string) (*Script, error) {
 	}
 	s.cred = cred
 	return s, nil
+}
+
+// WithArgs returns the script with extra arguments appended, run as the
+// same user.
+func (s *Script) WithArgs(extra ...string) *Script {
+	c := *s
+	c.args = append(append([]string(nil), s.args...), extra...)
+	return &c
 }
 
 // Args returns a copy of the argument vector; Args()[0] is the program.

@@ -12,8 +12,15 @@
 // that cannot be classified because their IPv4 header is malformed, carries
 // a fragment, or is cut short before the ports, are sent to the socket as
 // well, so that user space counts them by reason before dropping them.
-// Everything else (ARP, ICMP echo to the VIP, SSH to the director, routing
-// protocols, IPv6 for now) goes on to the kernel with XDP_PASS.
+// Everything else (ARP, SSH to the director, routing protocols, IPv6 for
+// now) goes on to the kernel with XDP_PASS.
+//
+// Owned addresses. The VIPs of VRRP instances this director is MASTER for
+// are in the owned map, with the interface they are owned on and its MAC.
+// The kernel never holds them: this program answers ARP requests and ICMP
+// echo requests for them itself (XDP_TX), so that the answers stop the
+// moment xvs stops or dies (the bpf_link goes with the process) and clients
+// follow the new master instead of a box that no longer serves.
 //
 // The maps are written by the control plane only; the program never writes
 // to them except the per-CPU counters.
@@ -37,12 +44,19 @@
 
 #define IPPROTO_VRRP_ 112
 
+// From linux/if_arp.h, which pulls in libc headers a BPF build lacks.
+#define ARPHRD_ETHER_ 1
+#define ARPOP_REQUEST_ 1
+#define ARPOP_REPLY_ 2
+
 // Counter indices; keep in sync with dataplane/xdp.go.
 enum {
 	CNT_PASS = 0,
 	CNT_REDIRECT,
 	CNT_REDIRECT_MALFORMED,
 	CNT_REDIRECT_VRRP,
+	CNT_ARP_REPLY,
+	CNT_ECHO_REPLY,
 	CNT_MAX,
 };
 
@@ -97,6 +111,21 @@ struct {
 	__type(value, __u32);
 } locals SEC(".maps");
 
+// owned_addr is where an owned VIP is answered for: the interface and the
+// MAC the answers come from.
+struct owned_addr {
+	__u32 ifindex;
+	__u8 mac[ETH_ALEN];
+	__u8 pad[2];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32); // owned VIP, network byte order
+	__type(value, struct owned_addr);
+} owned SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_XSKMAP);
 	__uint(max_entries, XSK_MAX);
@@ -129,6 +158,87 @@ static __always_inline int to_socket(struct xdp_md *ctx, __u32 role, __u32 cnt)
 	count(cnt, 0);
 	// With no socket bound for this queue the frame goes to the kernel.
 	return bpf_redirect_map(&xsks, key, XDP_PASS);
+}
+
+// arp_packet is an Ethernet/IPv4 ARP packet after the Ethernet header.
+struct arp_packet {
+	__be16 htype;
+	__be16 ptype;
+	__u8 hlen;
+	__u8 plen;
+	__be16 op;
+	__u8 sha[ETH_ALEN];
+	__u8 spa[4];
+	__u8 tha[ETH_ALEN];
+	__u8 tpa[4];
+} __attribute__((packed));
+
+// arp_reply turns an ARP request for an owned VIP, arriving on the
+// interface the VIP is owned on, into the reply and sends it back out.
+// Gratuitous ARPs (sender address = target address) and everything else go
+// to the kernel.
+static __always_inline int arp_reply(struct ethhdr *eth, void *data_end, __u32 ifindex)
+{
+	struct arp_packet *arp = (void *)(eth + 1);
+	if ((void *)(arp + 1) > data_end)
+		return count(CNT_PASS, XDP_PASS);
+	if (arp->htype != bpf_htons(ARPHRD_ETHER_) || arp->ptype != bpf_htons(ETH_P_IP) ||
+	    arp->hlen != ETH_ALEN || arp->plen != 4 || arp->op != bpf_htons(ARPOP_REQUEST_))
+		return count(CNT_PASS, XDP_PASS);
+	__u32 tpa, spa;
+	__builtin_memcpy(&tpa, arp->tpa, 4);
+	__builtin_memcpy(&spa, arp->spa, 4);
+	if (tpa == spa)
+		return count(CNT_PASS, XDP_PASS);
+	struct owned_addr *o = bpf_map_lookup_elem(&owned, &tpa);
+	if (!o || o->ifindex != ifindex)
+		return count(CNT_PASS, XDP_PASS);
+	arp->op = bpf_htons(ARPOP_REPLY_);
+	__builtin_memcpy(arp->tha, arp->sha, ETH_ALEN);
+	__builtin_memcpy(arp->tpa, &spa, 4);
+	__builtin_memcpy(arp->sha, o->mac, ETH_ALEN);
+	__builtin_memcpy(arp->spa, &tpa, 4);
+	__builtin_memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, o->mac, ETH_ALEN);
+	return count(CNT_ARP_REPLY, XDP_TX);
+}
+
+// csum_add adds a 16-bit quantity to a ones' complement checksum field.
+static __always_inline __u16 csum_add(__u16 csum, __u16 add)
+{
+	__u32 s = (__u32)csum + add;
+	return (__u16)((s & 0xffff) + (s >> 16));
+}
+
+// echo_reply answers an ICMP echo request to an owned VIP in place: the
+// addresses are swapped, the type becomes echo reply and the TTL 64, with
+// both checksums updated incrementally (RFC 1624).
+static __always_inline int echo_reply(struct ethhdr *eth, struct iphdr *ip, void *data_end, __u32 ifindex)
+{
+	__u32 dst = ip->daddr;
+	struct owned_addr *o = bpf_map_lookup_elem(&owned, &dst);
+	if (!o || o->ifindex != ifindex)
+		return -1;
+	if (ip->ihl != 5 || (ip->frag_off & bpf_htons(0x3fff)))
+		return count(CNT_PASS, XDP_PASS);
+	__u8 *icmp = (void *)(ip + 1);
+	if ((void *)(icmp + 4) > data_end || icmp[0] != 8 || icmp[1] != 0)
+		return -1;
+	// Type 8 -> 0: the first word drops by 0x0800, the checksum (the
+	// complement of the sum) grows by it.
+	icmp[0] = 0;
+	__u16 *ic = (void *)(icmp + 2);
+	*ic = csum_add(*ic, bpf_htons(0x0800));
+	// TTL: the checksum covers the (TTL, protocol) word.
+	__u16 oldw = bpf_ntohs(*(__u16 *)&ip->ttl);
+	ip->ttl = 64;
+	__u16 neww = bpf_ntohs(*(__u16 *)&ip->ttl);
+	ip->check = csum_add(csum_add(ip->check, bpf_htons(oldw)), bpf_htons((__u16)~neww));
+	ip->daddr = ip->saddr;
+	ip->saddr = dst;
+	__builtin_memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, o->mac, ETH_ALEN);
+	return count(CNT_ECHO_REPLY, XDP_TX);
 }
 
 // icmp_error sends to user space the ICMP errors (destination unreachable,
@@ -186,6 +296,8 @@ int xvs_classify(struct xdp_md *ctx)
 	struct ethhdr *eth = data;
 	if ((void *)(eth + 1) > data_end)
 		return count(CNT_PASS, XDP_PASS);
+	if (eth->h_proto == bpf_htons(ETH_P_ARP))
+		return arp_reply(eth, data_end, ifindex);
 	if (eth->h_proto != bpf_htons(ETH_P_IP))
 		return count(CNT_PASS, XDP_PASS);
 
@@ -195,8 +307,12 @@ int xvs_classify(struct xdp_md *ctx)
 
 	if (ip->protocol == IPPROTO_VRRP_)
 		return to_socket(ctx, *role, CNT_REDIRECT_VRRP);
-	if (ip->protocol == IPPROTO_ICMP)
+	if (ip->protocol == IPPROTO_ICMP) {
+		int v = echo_reply(eth, ip, data_end, ifindex);
+		if (v >= 0)
+			return v;
 		return icmp_error(ctx, ip, data_end, *role);
+	}
 	if (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP)
 		return count(CNT_PASS, XDP_PASS);
 
