@@ -88,9 +88,10 @@ type Spec struct {
 	// VRRPSyncGroups are the vrrp_sync_group blocks, in order.
 	VRRPSyncGroups []VRRPSyncGroup
 	XVS            XVS
-	// Warnings lists keywords that were accepted but are not acted on,
-	// and unknown keywords that were skipped, one per occurrence, in the
-	// order they appear in the input.
+	// Warnings lists keywords that were accepted but are not acted on
+	// and unknown keywords that were skipped (each once, at its first
+	// use), and values that were adjusted as keepalived adjusts them, in
+	// the order they appear in the input.
 	Warnings []Diagnostic
 }
 
@@ -156,13 +157,17 @@ type Command struct {
 //	    lan_interface IF
 //	    queues N
 //	    max_connections N
+//	    udp_reschedule on|off
 //	}
 //
 // It may appear at most once.
 type XVS struct {
 	WANInterface string // wan_interface; empty when not set
 	LANInterface string // lan_interface; empty when not set
-	Queues       int    // queues, 1..1024; 0 when not set
+	// WANInterfacePos and LANInterfacePos are the positions of the
+	// interface names; zero when not set.
+	WANInterfacePos, LANInterfacePos Pos
+	Queues                           int // queues, 1..1024; 0 when not set
 	// MaxConnections bounds the connection table (max_connections); 0
 	// when not set: derived from the machine's memory.
 	MaxConnections int
@@ -199,7 +204,11 @@ type VirtualServer struct {
 	Reals          []RealServer
 
 	// Pool keywords: quorum (default 1), hysteresis, quorum_up,
-	// quorum_down, sorry_server, ha_suspend, omega, alpha.
+	// quorum_down, sorry_server, ha_suspend, omega, alpha. The
+	// virtual server's alpha, retry, delay_before_retry, warmup,
+	// connect_timeout, virtualhost and inhibit_on_failure are not fields
+	// of their own: they reach the real servers and checkers that do not
+	// set them (see Check and RealServer).
 	Quorum               int
 	Hysteresis           int
 	QuorumUp, QuorumDown Command
@@ -208,8 +217,11 @@ type VirtualServer struct {
 	Omega                bool
 	Alpha                bool
 	// Group is the virtual_server_group this service came from ("" for a
-	// virtual_server ADDR PORT block): a group's services are expanded
-	// into one VirtualServer per address and port.
+	// virtual_server ADDR PORT block): "virtual_server group NAME" is
+	// expanded into one VirtualServer per address and port of the group,
+	// each with the block's settings, Pos at the virtual_server keyword,
+	// and real servers (and a sorry server) without a port taking the
+	// group entry's port.
 	Group string
 }
 
@@ -234,7 +246,8 @@ type RealServer struct {
 	// must fall to before it takes new connections again; 0 when not set.
 	UThreshold, LThreshold int
 	// InhibitOnFailure is inhibit_on_failure: a failed server stays
-	// listed with weight 0 instead of being removed.
+	// listed with weight 0 instead of being removed. A real server
+	// without the keyword takes its virtual server's.
 	InhibitOnFailure bool
 	// NotifyUp and NotifyDown are notify_up and notify_down.
 	NotifyUp, NotifyDown Command
@@ -243,9 +256,12 @@ type RealServer struct {
 }
 
 // Check is one checker block of a real server. Fields a checker type does
-// not have stay zero. Durations and counts that are not set are zero (or
-// -1 where noted): package control applies keepalived's defaults per
-// checker type.
+// not have stay zero. ConnectTimeout, Retry, DelayBeforeRetry, DelayLoop,
+// Warmup, Alpha and VirtualHost are the checker's own setting, else its
+// real server's, else its virtual server's, as keepalived 2.2 inherits
+// them; "not set" below means set at none of those levels. Durations and
+// counts that are not set are zero (or -1 where noted): package control
+// applies keepalived's defaults per checker type.
 type Check struct {
 	Pos  Pos    // position of the checker keyword
 	Kind string // TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, UDP_CHECK, PING_CHECK or DNS_CHECK
@@ -310,6 +326,7 @@ type VRRPInstance struct {
 	Pos             Pos    // position of the vrrp_instance keyword
 	Name            string // the instance name, unique in the configuration
 	Interface       string // interface; empty when not set
+	InterfacePos    Pos    // position of the interface name; zero when not set
 	State           string // "MASTER" or "BACKUP"; default "BACKUP"
 	VirtualRouterID int    // virtual_router_id, 1..255; required
 	Priority        int    // priority, 1..255; default 100
@@ -384,11 +401,54 @@ type VirtualIP struct {
 	// /128 when no prefix length is given.
 	Prefix netip.Prefix
 	Dev    string // dev; empty when not set
+	DevPos Pos    // position of the dev name; zero when not set
 	Label  string // label; empty when not set
 }
 
-// Parse parses src as the keepalived.conf named filename. The name is used
-// in positions, and include patterns are resolved relative to its
+// IfaceRef is a network interface named by the configuration.
+type IfaceRef struct {
+	Name string
+	Pos  Pos // where it is named
+}
+
+// Interfaces returns every interface the configuration names, where it
+// names it: for each VRRP instance its interface, the dev of its virtual
+// IPs and its track_interface lines, then the xvs block's wan_interface
+// and lan_interface. A name is listed at each place it appears.
+func (s *Spec) Interfaces() []IfaceRef {
+	var refs []IfaceRef
+	add := func(name string, pos Pos) {
+		if name != "" {
+			refs = append(refs, IfaceRef{Name: name, Pos: pos})
+		}
+	}
+	for _, vi := range s.VRRPInstances {
+		add(vi.Interface, vi.InterfacePos)
+		for _, vip := range vi.VirtualIPs {
+			add(vip.Dev, vip.DevPos)
+		}
+		for _, t := range vi.TrackInterfaces {
+			add(t.Name, t.Pos)
+		}
+	}
+	add(s.XVS.WANInterface, s.XVS.WANInterfacePos)
+	add(s.XVS.LANInterface, s.XVS.LANInterfacePos)
+	return refs
+}
+
+// Options changes how ParseWith reads a configuration.
+type Options struct {
+	// ConfigID is the configuration id, keepalived's -i option: a line
+	// "@ID rest" is read as "rest" when ID is ConfigID and skipped
+	// otherwise, and "@^ID rest" the other way round; ${_INSTANCE} is
+	// replaced by it. Empty means the machine's host name up to its first
+	// dot, as keepalived does.
+	ConfigID string
+}
+
+// Parse parses src as the keepalived.conf named filename, with the
+// configuration id taken from the host name (see Options). The name is
+// used in positions, and include patterns are resolved relative to its
 // directory (each included file's patterns relative to that file's
 // directory) and read from the operating system's file system. Included
 // files must be regular files of at most 16 MiB; includes may nest 10
@@ -396,16 +456,26 @@ type VirtualIP struct {
 //
 // On failure Parse returns a nil Spec and an *Error.
 func Parse(filename string, src []byte) (*Spec, error) {
-	return parse(filename, src, osFS{})
+	return parse(filename, src, osFS{}, Options{})
+}
+
+// ParseWith is Parse with options.
+func ParseWith(filename string, src []byte, opts Options) (*Spec, error) {
+	return parse(filename, src, osFS{}, opts)
 }
 
 // ParseFile reads and parses the keepalived.conf at path. Problems in the
 // file are returned as an *Error; a file that cannot be read gives an error
 // wrapping the one from the operating system.
 func ParseFile(path string) (*Spec, error) {
+	return ParseFileWith(path, Options{})
+}
+
+// ParseFileWith is ParseFile with options.
+func ParseFileWith(path string, opts Options) (*Spec, error) {
 	src, err := osFS{}.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
 	}
-	return Parse(path, src)
+	return ParseWith(path, src, opts)
 }

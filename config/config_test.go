@@ -50,6 +50,10 @@ func TestStockLVSNAT(t *testing.T) {
 		t.Fatalf("got %d virtual servers, want 1", len(spec.VirtualServers))
 	}
 	vs := spec.VirtualServers[0]
+	// The checkers are compared on their own, below.
+	checks := [][]Check{vs.Reals[0].Checks, vs.Reals[1].Checks}
+	vs.Reals = append([]RealServer(nil), vs.Reals...)
+	vs.Reals[0].Checks, vs.Reals[1].Checks = nil, nil
 	want := VirtualServer{
 		Pos:                Pos{filepath.Join("testdata", "lvs_nat.conf"), 61, 1},
 		Addr:               netip.MustParseAddr("198.18.0.100"),
@@ -61,11 +65,25 @@ func TestStockLVSNAT(t *testing.T) {
 		PersistenceTimeout: 50 * time.Second,
 		Reals: []RealServer{
 			{Pos: Pos{filepath.Join("testdata", "lvs_nat.conf"), 68, 5}, Addr: netip.MustParseAddr("198.19.0.11"), Port: 80, Weight: 1},
-			{Pos: Pos{filepath.Join("testdata", "lvs_nat.conf"), 75, 5}, Addr: netip.MustParseAddr("198.19.0.12"), Port: 80, Weight: 2},
+			{Pos: Pos{filepath.Join("testdata", "lvs_nat.conf"), 75, 5}, Addr: netip.MustParseAddr("198.19.0.12"), Port: 80, Weight: 2, InhibitOnFailure: true},
 		},
+		Quorum: 1,
 	}
 	if !reflect.DeepEqual(vs, want) {
 		t.Errorf("virtual server\n got: %+v\nwant: %+v", vs, want)
+	}
+	wantChecks := [][]Check{
+		{{Pos: Pos{filepath.Join("testdata", "lvs_nat.conf"), 70, 9}, Kind: "TCP_CHECK", ConnectPort: 80,
+			ConnectTimeout: 3 * time.Second, Retry: -1, DelayLoop: 6 * time.Second, Warmup: -1}},
+		{{Pos: Pos{filepath.Join("testdata", "lvs_nat.conf"), 78, 9}, Kind: "HTTP_GET",
+			ConnectTimeout: 3 * time.Second, Retry: 3, DelayBeforeRetry: 3 * time.Second, DelayLoop: 6 * time.Second, Warmup: -1,
+			URLs: []URL{
+				{Pos: Pos{filepath.Join("testdata", "lvs_nat.conf"), 79, 13}, Path: "/", Digest: "640205b7b0fc66c1ea91c463fac6334d"},
+				{Pos: Pos{filepath.Join("testdata", "lvs_nat.conf"), 83, 13}, Path: "/status", StatusCode: "200"},
+			}}},
+	}
+	if !reflect.DeepEqual(checks, wantChecks) {
+		t.Errorf("checkers\n got: %+v\nwant: %+v", checks, wantChecks)
 	}
 	if spec.Global.RouterID != "LVS_DEVEL" {
 		t.Errorf("RouterID = %q", spec.Global.RouterID)
@@ -77,7 +95,8 @@ func TestStockLVSNAT(t *testing.T) {
 	if vi.Name != "VI_1" || vi.State != "MASTER" || vi.Interface != "eth0" || vi.VirtualRouterID != 51 || vi.Priority != 150 {
 		t.Errorf("VI_1 = %+v", vi)
 	}
-	wantVIP := VirtualIP{Pos: Pos{filepath.Join("testdata", "lvs_nat.conf"), 40, 9}, Prefix: netip.MustParsePrefix("198.18.0.100/24"), Dev: "eth0", Label: "eth0:1"}
+	wantVIP := VirtualIP{Pos: Pos{filepath.Join("testdata", "lvs_nat.conf"), 40, 9}, Prefix: netip.MustParsePrefix("198.18.0.100/24"),
+		Dev: "eth0", DevPos: Pos{filepath.Join("testdata", "lvs_nat.conf"), 40, 29}, Label: "eth0:1"}
 	if len(vi.VirtualIPs) != 1 || vi.VirtualIPs[0] != wantVIP {
 		t.Errorf("VI_1 virtual IPs = %+v, want %+v", vi.VirtualIPs, wantVIP)
 	}
@@ -160,13 +179,7 @@ func TestValues(t *testing.T) {
 			desc: "CRLF line ends",
 			src:  "xvs {\r\n queues 8\r\n wan_interface eth0\r\n}\r\n",
 			get:  func(s *Spec) any { return s.XVS },
-			want: XVS{WANInterface: "eth0", Queues: 8, Pos: Pos{"t.conf", 1, 1}},
-		},
-		{
-			desc: "virtual_server fwmark is accepted but not acted on",
-			src:  "virtual_server fwmark 1 {\n real_server 198.18.0.2 80\n}",
-			get:  func(s *Spec) any { return [2]any{len(s.VirtualServers), s.Warnings[0].String()} },
-			want: [2]any{0, `t.conf:1:1: warning: keyword "virtual_server fwmark" is accepted but not acted on yet`},
+			want: XVS{WANInterface: "eth0", WANInterfacePos: Pos{"t.conf", 3, 16}, Queues: 8, Pos: Pos{"t.conf", 1, 1}},
 		},
 		{
 			desc: "an unknown virtual_ipaddress option skips the rest of its line",

@@ -242,11 +242,6 @@ func TestErrors(t *testing.T) {
 			want: `bad.conf:4:20: dev needs a value, e.g. "dev eth0"`,
 		},
 		{
-			desc: "duplicate virtual IP",
-			src:  "vrrp_instance VI_1 {\n    virtual_router_id 1\n    virtual_ipaddress {\n        198.18.0.1\n        198.18.0.1/24\n    }\n}\n",
-			want: `bad.conf:5:9: virtual_ipaddress 198.18.0.1 is already listed at bad.conf:4:9`,
-		},
-		{
 			desc: "virtual_ipaddress outside vrrp_instance",
 			src:  "virtual_server 198.18.0.100 80 {\n    virtual_ipaddress {\n    }\n}\n",
 			want: `bad.conf:2:5: virtual_ipaddress is only allowed inside a vrrp_instance block`,
@@ -291,6 +286,11 @@ vrrp_instance VI_1 {
 			src:  "}\nvirtual_server 198.18.0.100 80 {\n    lb_kind XX\n}\n}\n",
 			want: `bad.conf:1:1: unexpected "}" with no open block` + "\n" +
 				`bad.conf:5:1: unexpected "}" with no open block`,
+		},
+		{
+			desc: "virtual_server fwmark",
+			src:  "virtual_server fwmark 1 {\n real_server 198.18.0.2 80\n}",
+			want: `bad.conf:1:16: fwmark services are not supported by xvs yet`,
 		},
 		{
 			desc: "blocks nested too deeply",
@@ -339,13 +339,13 @@ func TestTooManyErrors(t *testing.T) {
 }
 
 func TestErrorKeepsWarnings(t *testing.T) {
-	src := "virtual_server 198.18.0.100 80 {\n    quorum 2\n    lb_kind XX\n}\n"
+	src := "virtual_server 198.18.0.100 80 {\n    ops\n    lb_kind XX\n}\n"
 	_, err := Parse("bad.conf", []byte(src))
 	var perr *Error
 	if !errors.As(err, &perr) {
 		t.Fatalf("got %v, want *Error", err)
 	}
-	if len(perr.Warnings) != 1 || perr.Warnings[0].String() != `bad.conf:2:5: warning: keyword "quorum" is accepted but not acted on yet` {
+	if len(perr.Warnings) != 1 || perr.Warnings[0].String() != `bad.conf:2:5: warning: keyword "ops" is accepted but not acted on yet` {
 		t.Errorf("Warnings = %v", perr.Warnings)
 	}
 	if strings.Contains(err.Error(), "warning") {

@@ -13,7 +13,7 @@ func ExampleParse() {
 virtual_server 198.18.0.100 80 {
     lb_algo rr
     lb_kind NAT
-    ha_suspend
+    smtp_alert
     real_server 198.18.1.1 80 { weight 2 }
     real_server 198.18.1.2 8080
 }
@@ -36,7 +36,7 @@ virtual_server 198.18.0.100 80 {
 	// TCP 198.18.0.100:80 rr NAT 1m0s
 	//   real server 198.18.1.1:80 weight 2
 	//   real server 198.18.1.2:8080 weight 1
-	// keepalived.conf:5:5: warning: keyword "ha_suspend" is accepted but not acted on yet
+	// keepalived.conf:5:5: warning: keyword "smtp_alert" is accepted but not acted on yet
 }
 
 func ExampleParse_error() {

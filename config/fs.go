@@ -6,7 +6,19 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 )
+
+// hostConfigID is keepalived's default configuration id: the host name up
+// to its first dot.
+func hostConfigID() string {
+	name, err := os.Hostname()
+	if err != nil {
+		return ""
+	}
+	id, _, _ := strings.Cut(name, ".")
+	return id
+}
 
 // maxFileSize is the largest configuration file that is read.
 const maxFileSize = 16 << 20

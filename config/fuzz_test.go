@@ -1,12 +1,14 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
+	"strings"
 	"testing"
 )
 
@@ -57,6 +59,80 @@ func fuzzFS(f *testing.F) mapFS {
 	return m
 }
 
+// lexAll returns every token of src, with the errors reported while
+// reading it.
+func lexAll(src []byte) ([]token, []Diagnostic) {
+	p := &parser{fsys: mapFS{}, configID: "lb1", defs: stdDefinitions()}
+	lx := newLexer(p, "fuzz.conf", src, p.syntaxErrorf)
+	var toks []token
+	for {
+		t, ok := lx.next()
+		if !ok {
+			return toks, p.errs
+		}
+		toks = append(toks, t)
+	}
+}
+
+func FuzzLex(f *testing.F) {
+	fuzzFS(f)
+	files, err := filepath.Glob(filepath.Join("testdata", "debian", "*keepalived.conf*"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, name := range files {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	for _, seed := range []string{
+		"$A=$A\nx $A\n",                            // a definition that uses itself
+		"$M=a \\\n b \\\n\n$M\n",                   // a multi-line definition
+		"@lb1 a\n@^lb1 b\n@lb1\n",                  // configuration id lines
+		"a \"b # c\" d # e\n\\#f \"unterminated\n", // quotes and comments
+		"\xEF\xBB\xBFa {\r\n}\r\n",                 // a byte order mark and CRLF
+		"${_RANDOM 1 2} ${_INSTANCE} $_PWD\n",
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, src []byte) {
+		toks, errs := lexAll(src)
+		lines := 1 + bytes.Count(src, []byte{'\n'})
+		prevLine := 0
+		for _, tk := range toks {
+			if tk.pos.File != "fuzz.conf" || tk.pos.Line < 1 || tk.pos.Line > lines || tk.pos.Col < 1 {
+				t.Fatalf("token %+v has a bad position (%d lines)", tk, lines)
+			}
+			if tk.line < prevLine {
+				t.Fatalf("token %+v goes back a line", tk)
+			}
+			prevLine = tk.line
+			switch tk.kind {
+			case tokWord:
+				if tk.text == "" || strings.ContainsAny(tk.text, " \t\n{}\"") {
+					t.Fatalf("bad word %q", tk.text)
+				}
+			case tokString:
+				if strings.ContainsAny(tk.text, "\"\n") {
+					t.Fatalf("bad string %q", tk.text)
+				}
+			}
+		}
+		for _, d := range errs {
+			if d.Pos.Line < 1 || d.Pos.Col < 1 || d.Msg == "" {
+				t.Fatalf("bad error %+v", d)
+			}
+		}
+		// The same input gives the same tokens.
+		toks2, errs2 := lexAll(src)
+		if !reflect.DeepEqual(toks, toks2) || !reflect.DeepEqual(errs, errs2) {
+			t.Fatalf("two reads of the same input differ")
+		}
+	})
+}
+
 func FuzzParse(f *testing.F) {
 	fsys := fuzzFS(f)
 	for _, seed := range []string{
@@ -66,15 +142,17 @@ func FuzzParse(f *testing.F) {
 		"virtual_server 198.18.0.1 80 {\n real_server 198.18.0.2 80 { weight x }\n",
 		"}\n{\n\"unterminated\n",
 		"vrrp_instance V { virtual_router_id 1\n virtual_ipaddress { 198.18.0.1/24 dev eth0 label eth0:1 brd\n } }\n",
+		"$V=198.18.0.1\nvirtual_server_group g { $V-3 80 }\nvirtual_server group g { real_server 198.18.1.1 }\n",
+		"vrrp_sync_group G { group { V W } }\nvrrp_instance V { virtual_router_id 1 track_script { s } }\n",
 	} {
 		f.Add([]byte(seed))
 	}
 	f.Fuzz(func(t *testing.T, src []byte) {
 		name := filepath.Join("testdata", "fuzz.conf")
-		spec, err := parse(name, src, fsys)
+		spec, err := parse(name, src, fsys, Options{ConfigID: "lb1"})
 		check(t, spec, err)
 		// The same input gives the same result.
-		spec2, err2 := parse(name, src, fsys)
+		spec2, err2 := parse(name, src, fsys, Options{ConfigID: "lb1"})
 		if !reflect.DeepEqual(spec, spec2) || !reflect.DeepEqual(err, err2) {
 			t.Fatalf("two parses of the same input differ")
 		}
@@ -124,9 +202,21 @@ func check(t *testing.T, spec *Spec, err error) {
 		if !vs.Addr.IsValid() || vs.Port == 0 || (vs.Protocol != "TCP" && vs.Protocol != "UDP") || vs.DelayLoop <= 0 {
 			t.Fatalf("bad virtual server %+v", vs)
 		}
+		if vs.Quorum < 1 || vs.Hysteresis < 0 {
+			t.Fatalf("bad quorum in %+v", vs)
+		}
 		for _, rs := range vs.Reals {
 			if rs.Addr.Is4() != vs.Addr.Is4() || rs.Port == 0 || rs.Weight < 0 || rs.Weight > 65535 {
 				t.Fatalf("bad real server %+v of %+v", rs, vs)
+			}
+			for _, c := range rs.Checks {
+				if !strings.Contains(" TCP_CHECK HTTP_GET SSL_GET MISC_CHECK UDP_CHECK PING_CHECK DNS_CHECK ", " "+c.Kind+" ") ||
+					c.DelayLoop <= 0 || c.Retry < -1 || c.Warmup < -1 {
+					t.Fatalf("bad checker %+v", c)
+				}
+				if (c.Kind == "HTTP_GET" || c.Kind == "SSL_GET") && len(c.URLs) == 0 {
+					t.Fatalf("%s without urls", c.Kind)
+				}
 			}
 		}
 	}
@@ -137,6 +227,14 @@ func check(t *testing.T, spec *Spec, err error) {
 		for _, vip := range vi.VirtualIPs {
 			if !vip.Prefix.IsValid() {
 				t.Fatalf("bad virtual IP %+v", vip)
+			}
+		}
+		if vi.Version != 0 && vi.Version != 2 && vi.Version != 3 {
+			t.Fatalf("bad VRRP version %d", vi.Version)
+		}
+		for _, tr := range append(append([]Track(nil), vi.TrackInterfaces...), vi.TrackScripts...) {
+			if tr.Name == "" || tr.Weight < -253 || tr.Weight > 253 {
+				t.Fatalf("bad track %+v", tr)
 			}
 		}
 	}

@@ -36,9 +36,14 @@ type stmt struct {
 // parser holds the state shared by every file of one Parse call.
 type parser struct {
 	fsys      fileSystem
+	configID  string
+	defs      map[string]*definition // $NAME definitions, shared by every file as in keepalived
+	substs    int                    // definitions replaced so far
+	expanded  int                    // bytes added by replacing definitions
 	errs      []Diagnostic
 	warns     []Diagnostic
-	dropped   int // errors not recorded because there were too many
+	warned    map[string]bool // messages of the warnings given once per keyword
+	dropped   int             // errors not recorded because there were too many
 	firstDrop Pos
 	broken    bool // braces or quotes are wrong, so the statement tree is unreliable
 	includes  int
@@ -59,15 +64,33 @@ func (p *parser) warnf(pos Pos, format string, args ...any) {
 	p.warns = append(p.warns, Diagnostic{Pos: pos, Msg: fmt.Sprintf(format, args...), Warning: true})
 }
 
+// warnOnce records a warning unless one with the same message was
+// recorded already: keywords that are unknown or not acted on are reported
+// at their first use only.
+func (p *parser) warnOnce(pos Pos, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if p.warned[msg] {
+		return
+	}
+	if p.warned == nil {
+		p.warned = make(map[string]bool)
+	}
+	p.warned[msg] = true
+	p.warns = append(p.warns, Diagnostic{Pos: pos, Msg: msg, Warning: true})
+}
+
 // syntaxErrorf records an error that makes the statement tree unreliable.
 func (p *parser) syntaxErrorf(pos Pos, format string, args ...any) {
 	p.broken = true
 	p.errorf(pos, format, args...)
 }
 
-// parse is Parse with the file system to read included files from.
-func parse(filename string, src []byte, fsys fileSystem) (*Spec, error) {
-	p := &parser{fsys: fsys}
+// parse is ParseWith with the file system to read included files from.
+func parse(filename string, src []byte, fsys fileSystem, opts Options) (*Spec, error) {
+	p := &parser{fsys: fsys, configID: opts.ConfigID, defs: stdDefinitions()}
+	if p.configID == "" {
+		p.configID = hostConfigID()
+	}
 	tree := p.parseFile(filename, src, 0)
 	spec := &Spec{}
 	if !p.broken {
@@ -87,7 +110,7 @@ func parse(filename string, src []byte, fsys fileSystem) (*Spec, error) {
 // parseFile returns the statements of one file, with includes expanded.
 func (p *parser) parseFile(filename string, src []byte, depth int) []*stmt {
 	b := &builder{p: p, depth: depth}
-	b.lx = newLexer(filename, src, p.syntaxErrorf)
+	b.lx = newLexer(p, filename, src, p.syntaxErrorf)
 	return b.list(nil, 0)
 }
 
@@ -117,7 +140,7 @@ func (b *builder) next() (token, bool) {
 
 // eofPos is the position just after the last byte of the file.
 func (b *builder) eofPos() Pos {
-	return b.lx.pos()
+	return b.lx.eofPos()
 }
 
 // list reads statements up to the "}" closing open, or up to the end of
@@ -133,6 +156,8 @@ func (b *builder) list(open *stmt, nesting int) []*stmt {
 			return list
 		}
 		switch t.kind {
+		case tokEOL:
+			continue
 		case tokRBrace:
 			if open != nil {
 				return list
@@ -147,14 +172,22 @@ func (b *builder) list(open *stmt, nesting int) []*stmt {
 		st := &stmt{kw: t}
 		for {
 			n, ok := b.peek()
-			if !ok || n.kind == tokLBrace || n.kind == tokRBrace || n.pos.Line != t.pos.Line {
+			if !ok || (n.kind != tokWord && n.kind != tokString) {
 				break
 			}
 			b.next()
 			st.args = append(st.args, n)
 		}
-		// The "{" may also start a later line.
-		if n, ok := b.peek(); ok && n.kind == tokLBrace {
+		isInclude := st.kw.kind == tokWord && st.kw.text == "include"
+		// The "{" may also start a later line. An include is read before
+		// the next line is, since the files it names may define what that
+		// line uses.
+		n, ok := b.peek()
+		for ok && n.kind == tokEOL && !isInclude {
+			b.next()
+			n, ok = b.peek()
+		}
+		if ok && n.kind == tokLBrace {
 			b.next()
 			st.hasBlock = true
 			st.lbrace = n.pos

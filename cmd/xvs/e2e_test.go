@@ -429,7 +429,7 @@ func TestStockKeepalivedConf(t *testing.T) {
 	}
 	log := d.Log()
 	for _, want := range []string{
-		`keepalived-nat.conf:39:9: warning: keyword "TCP_CHECK" is accepted but not acted on yet`,
+		`keepalived-nat.conf:7:4: warning: keyword "notification_email" is accepted but not acted on yet`,
 		`VRRP is not implemented yet: acting as MASTER`,
 		`stopped: XDP detached, sockets closed`,
 	} {

@@ -210,34 +210,3 @@ func cmdRun(args []string, stderr io.Writer) int {
 	log.Info("stopped: XDP detached, sockets closed", fields...)
 	return 0
 }
-
-func cmdCheck(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("check", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	file := fs.String("f", "", "keepalived.conf to check")
-	if err := fs.Parse(args); err != nil {
-		return 2
-	}
-	if *file == "" {
-		fmt.Fprintln(stderr, "xvs check: -f FILE is required")
-		return 2
-	}
-	spec, err := config.ParseFile(*file)
-	if err != nil {
-		printConfigError(stderr, err)
-		return 1
-	}
-	for _, w := range spec.Warnings {
-		fmt.Fprintln(stderr, w.String())
-	}
-	n := 0
-	for _, vs := range spec.VirtualServers {
-		n += len(vs.Reals)
-	}
-	fmt.Fprintf(stdout, "%s: %d virtual servers, %d real servers, %d vrrp instances, %d warnings\n",
-		*file, len(spec.VirtualServers), n, len(spec.VRRPInstances), len(spec.Warnings))
-	if len(spec.Warnings) > 0 {
-		return 1
-	}
-	return 0
-}
