@@ -20,6 +20,7 @@ build:
 deps:
 	@command -v ip >/dev/null || (apt-get update -q && apt-get install -y -q iproute2)
 	@command -v nft >/dev/null || (apt-get update -q && apt-get install -y -q nftables)
+	@command -v keepalived >/dev/null || (apt-get update -q && apt-get install -y -q keepalived)
 
 # The whole suite: vet, formatting, unit, fuzz seeds, and (as root) the
 # netns lab tests with real AF_XDP and XDP, under the race detector.

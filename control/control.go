@@ -8,11 +8,15 @@ package control
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
+	"regexp"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/xvs-project/xvs/config"
@@ -21,7 +25,6 @@ import (
 	"github.com/xvs-project/xvs/nat"
 	"github.com/xvs-project/xvs/scheduler"
 	"go.uber.org/zap"
-	"golang.org/x/sys/unix"
 )
 
 // Plan is what a Spec means on this machine: the interfaces and the
@@ -36,21 +39,11 @@ type Plan struct {
 	// lvs_timeouts applied.
 	Timeouts nat.Timeouts
 	Services []*nat.Service
-	// VIPs are the virtual addresses of vrrp_instances in state MASTER,
-	// which the director puts on their interfaces while it runs (VRRP
-	// itself is not implemented yet: such an instance acts as MASTER).
-	VIPs []VIP
+	// Spec is the configuration the plan was made from.
+	Spec *config.Spec
 	// Notes are things worth telling the operator, e.g. a scheduler that is
 	// not implemented yet and what is used instead.
 	Notes []string
-}
-
-// VIP is a virtual address a vrrp_instance puts on an interface.
-type VIP struct {
-	Instance string
-	Prefix   netip.Prefix
-	Dev      string
-	Label    string
 }
 
 // NewPlan resolves a Spec against the machine's interfaces.
@@ -76,7 +69,7 @@ func newPlan(spec *config.Spec, prev *Plan) (*Plan, error) {
 			}
 		}
 	}
-	p := &Plan{WAN: spec.XVS.WANInterface, LAN: spec.XVS.LANInterface, Queues: spec.XVS.Queues, MaxConns: spec.XVS.MaxConnections,
+	p := &Plan{Spec: spec, WAN: spec.XVS.WANInterface, LAN: spec.XVS.LANInterface, Queues: spec.XVS.Queues, MaxConns: spec.XVS.MaxConnections,
 		Timeouts: nat.DefaultTimeouts}
 	if lt := spec.Global.LVSTimeouts; lt.TCP > 0 {
 		p.Timeouts[nat.StateEstablished] = lt.TCP
@@ -123,22 +116,6 @@ func newPlan(spec *config.Spec, prev *Plan) (*Plan, error) {
 		}
 		svc.Sched = s
 		p.Services = append(p.Services, svc)
-	}
-	for _, in := range spec.VRRPInstances {
-		if in.State != "MASTER" {
-			p.Notes = append(p.Notes, fmt.Sprintf("%s: vrrp_instance %s is BACKUP and VRRP is not implemented yet: its addresses are left alone", in.Pos, in.Name))
-			continue
-		}
-		for _, v := range in.VirtualIPs {
-			dev := v.Dev
-			if dev == "" {
-				dev = in.Interface
-			}
-			if dev == "" {
-				return nil, fmt.Errorf("%s: virtual_ipaddress %s has no interface: set interface in vrrp_instance %s or dev on the address", v.Pos, v.Prefix, in.Name)
-			}
-			p.VIPs = append(p.VIPs, VIP{Instance: in.Name, Prefix: v.Prefix, Dev: dev, Label: v.Label})
-		}
 	}
 	if p.WAN == "" {
 		wan, err := findWAN(spec)
@@ -269,76 +246,124 @@ type Director struct {
 	Engine    *nat.Engine
 	Dataplane *dataplane.Dataplane
 	log       *zap.Logger
-	added     []netlink.Addr // VIPs this director put on interfaces
-	addedTo   []netlink.Link
+	vrrp      *vrrpRunner // nil without vrrp_instances
+
+	// mu guards the services offered (wanted) and the VIPs owned through
+	// VRRP, from which publish computes what the dataplane serves.
+	mu       sync.Mutex
+	wanted   []*nat.Service
+	owned    map[[4]byte]bool
+	vrrpVIPs map[[4]byte]bool
 }
 
 // Start applies a plan: it makes the connection table and the dataplane and
 // installs the services. Run then forwards until its context ends.
+//
+// The VIPs of vrrp_instances are never put on the kernel's interfaces: the
+// XDP classifier answers ARP and ICMP echo for them while this director is
+// MASTER, and their virtual services are served only then. Such a VIP
+// found on an interface at start (left by keepalived, say) is taken off,
+// since the kernel would keep answering for it after xvs stopped.
 func Start(p *Plan, log *zap.Logger) (*Director, error) {
 	eng := nat.NewEngine(nat.NewTable(p.MaxConns, p.Timeouts))
 	dp, err := dataplane.New(dataplane.Config{WAN: p.WAN, LAN: p.LAN, Queues: p.Queues, Log: log}, eng)
 	if err != nil {
 		return nil, err
 	}
-	d := &Director{Plan: p, Engine: eng, Dataplane: dp, log: log}
-	if err := d.addVIPs(); err != nil {
-		d.removeVIPs()
-		dp.Close()
-		return nil, err
+	d := &Director{Plan: p, Engine: eng, Dataplane: dp, log: log, owned: map[[4]byte]bool{}, vrrpVIPs: map[[4]byte]bool{}}
+	if p.Spec != nil && len(p.Spec.VRRPInstances) > 0 {
+		if d.vrrp, err = newVRRPRunner(p.Spec, p, dp, log); err != nil {
+			dp.Close()
+			return nil, err
+		}
+		for a := range d.vrrp.VIPs() {
+			d.vrrpVIPs[a.As4()] = true
+		}
+		d.vrrp.onOwned = d.setOwned
+		d.removeKernelVIPs()
 	}
-	if err := dp.SetServices(p.Services); err != nil {
-		d.removeVIPs()
+	if err := d.setServices(p.Services); err != nil {
 		dp.Close()
 		return nil, err
 	}
 	return d, nil
 }
 
-// addVIPs puts the MASTER instances' addresses that are not there yet on
-// their interfaces, as keepalived does for a MASTER.
-func (d *Director) addVIPs() error {
-	for _, v := range d.Plan.VIPs {
-		l, err := netlink.LinkByName(v.Dev)
+// removeKernelVIPs takes VRRP VIPs off the kernel's interfaces.
+func (d *Director) removeKernelVIPs() {
+	links, err := netlink.LinkList()
+	if err != nil {
+		d.log.Warn("listing interfaces", zap.Error(err))
+		return
+	}
+	for _, l := range links {
+		addrs, err := netlink.AddrList(l, netlink.FAMILY_V4)
 		if err != nil {
-			return fmt.Errorf("vrrp_instance %s: interface %q: %w", v.Instance, v.Dev, err)
-		}
-		a := &netlink.Addr{IPNet: &net.IPNet{IP: v.Prefix.Addr().AsSlice(), Mask: net.CIDRMask(v.Prefix.Bits(), v.Prefix.Addr().BitLen())}, Label: v.Label}
-		if d.owns(a) {
 			continue
 		}
-		if err := netlink.AddrAdd(l, a); err != nil {
-			if errors.Is(err, unix.EEXIST) {
-				continue // already there: not ours to remove
+		for _, a := range addrs {
+			ip, ok := netip.AddrFromSlice(a.IP.To4())
+			if !ok || !d.vrrpVIPs[ip.As4()] {
+				continue
 			}
-			return fmt.Errorf("vrrp_instance %s: adding %s to %s: %w", v.Instance, v.Prefix, v.Dev, err)
+			if err := netlink.AddrDel(l, &a); err != nil {
+				d.log.Warn("removing a VRRP VIP from the kernel", zap.String("vip", a.IPNet.String()), zap.String("interface", l.Attrs().Name), zap.Error(err))
+				continue
+			}
+			d.log.Warn("removed a VRRP VIP from the kernel: xvs answers for it while MASTER", zap.String("vip", a.IPNet.String()), zap.String("interface", l.Attrs().Name))
 		}
-		d.added = append(d.added, *a)
-		d.addedTo = append(d.addedTo, l)
-		d.log.Warn("VRRP is not implemented yet: acting as MASTER", zap.String("instance", v.Instance),
-			zap.String("vip", v.Prefix.String()), zap.String("interface", v.Dev))
+	}
+}
+
+// setServices makes list the services offered; those of VRRP VIPs are
+// served only while the VIP is owned.
+func (d *Director) setServices(list []*nat.Service) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	prev := d.wanted
+	d.wanted = list
+	if err := d.publish(); err != nil {
+		d.wanted = prev
+		return err
 	}
 	return nil
 }
 
-// owns reports whether the director already added the address a.
-func (d *Director) owns(a *netlink.Addr) bool {
-	for _, b := range d.added {
-		if b.IPNet.String() == a.IPNet.String() {
-			return true
-		}
+// setOwned is called by the VRRP runner when the owned VIPs change.
+func (d *Director) setOwned(list []dataplane.Owned) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.owned = make(map[[4]byte]bool, len(list))
+	for _, o := range list {
+		d.owned[o.Addr] = true
 	}
-	return false
+	// Serve first, then answer ARP; on release the other way round is
+	// not needed: nobody is sent here once the ARP answers stop.
+	if err := d.publish(); err != nil {
+		d.log.Error("updating the services for VRRP", zap.Error(err))
+	}
+	if err := d.Dataplane.SetOwned(list); err != nil {
+		d.log.Error("updating the VIPs answered for", zap.Error(err))
+	}
 }
 
-// removeVIPs takes away the addresses addVIPs added.
-func (d *Director) removeVIPs() {
-	for i := range d.added {
-		if err := netlink.AddrDel(d.addedTo[i], &d.added[i]); err != nil {
-			d.log.Warn("removing a VIP", zap.String("vip", d.added[i].IPNet.String()), zap.Error(err))
+// publish installs the wanted services that may be served now. d.mu held.
+func (d *Director) publish() error {
+	var serve []*nat.Service
+	for _, s := range d.wanted {
+		if !d.vrrpVIPs[s.VIP] || d.owned[s.VIP] {
+			serve = append(serve, s)
 		}
 	}
-	d.added, d.addedTo = nil, nil
+	return d.Dataplane.SetServices(serve)
+}
+
+// VRRP returns the states of the vrrp_instances; nil without any.
+func (d *Director) VRRP() []VRRPStatus {
+	if d.vrrp == nil {
+		return nil
+	}
+	return d.vrrp.Status()
 }
 
 // Reload applies a new configuration to the running director as a
@@ -364,41 +389,64 @@ func (d *Director) Reload(spec *config.Spec) error {
 	case p.Timeouts != d.Plan.Timeouts:
 		return fmt.Errorf("lvs_timeouts change: that needs a restart")
 	}
+	if vrrpSignature(spec) != vrrpSignature(d.Plan.Spec) {
+		return fmt.Errorf("the VRRP configuration (vrrp_instance, vrrp_script, vrrp_sync_group or global vrrp settings) changes: that needs a restart")
+	}
 	prev := d.Plan
 	d.Plan = p
-	// VIPs: drop those no longer wanted, add the new ones.
-	keep := map[netip.Prefix]bool{}
-	for _, v := range p.VIPs {
-		keep[v.Prefix] = true
-	}
-	var added []netlink.Addr
-	var addedTo []netlink.Link
-	for i, a := range d.added {
-		pfx, _ := netip.AddrFromSlice(a.IP.To4())
-		ones, _ := a.Mask.Size()
-		if keep[netip.PrefixFrom(pfx, ones)] {
-			added, addedTo = append(added, a), append(addedTo, d.addedTo[i])
-			continue
-		}
-		if err := netlink.AddrDel(d.addedTo[i], &d.added[i]); err != nil {
-			d.log.Warn("removing a VIP", zap.String("vip", a.IPNet.String()), zap.Error(err))
-		}
-	}
-	d.added, d.addedTo = added, addedTo
-	if err := d.addVIPs(); err != nil {
-		d.Plan = prev
-		return err
-	}
-	if err := d.Dataplane.SetServices(p.Services); err != nil {
+	if err := d.setServices(p.Services); err != nil {
 		d.Plan = prev
 		return err
 	}
 	return nil
 }
 
-// Run forwards until ctx is done, then detaches and closes everything and
-// takes away the VIPs it added.
+// Run forwards until ctx is done, then stops VRRP (a MASTER sends
+// priority 0 so that a backup takes over at once) and detaches and closes
+// everything.
 func (d *Director) Run(ctx context.Context) error {
-	defer d.removeVIPs()
-	return d.Dataplane.Run(ctx)
+	if d.vrrp == nil {
+		return d.Dataplane.Run(ctx)
+	}
+	vctx, vstop := context.WithCancel(context.Background())
+	defer vstop()
+	vdone := make(chan error, 1)
+	go func() { vdone <- d.vrrp.run(vctx) }()
+	dctx, dstop := context.WithCancel(context.Background())
+	defer dstop()
+	ddone := make(chan error, 1)
+	go func() { ddone <- d.Dataplane.Run(dctx) }()
+	var verr error
+	select {
+	case <-ctx.Done():
+		vstop()
+		verr = <-vdone
+	case verr = <-vdone:
+		if verr != nil {
+			verr = fmt.Errorf("VRRP: %w", verr)
+		}
+	}
+	dstop()
+	return errors.Join(verr, <-ddone)
 }
+
+// vrrpSignature is the VRRP part of a spec without positions, to tell
+// whether a reload changes it.
+func vrrpSignature(spec *config.Spec) string {
+	if spec == nil {
+		return ""
+	}
+	g := spec.Global
+	g.Pos, g.RouterID, g.LVSTimeouts = config.Pos{}, "", struct{ TCP, TCPFin, UDP time.Duration }{}
+	v := struct {
+		G  config.Global
+		I  []config.VRRPInstance
+		S  []config.VRRPScript
+		SG []config.VRRPSyncGroup
+	}{g, spec.VRRPInstances, spec.VRRPScripts, spec.VRRPSyncGroups}
+	b, _ := json.Marshal(v)
+	return posRE.ReplaceAllString(string(b), "")
+}
+
+// posRE matches the positions in a JSON-encoded spec.
+var posRE = regexp.MustCompile(`"Pos":\{[^}]*\},?`)

@@ -1,6 +1,8 @@
 package dataplane
 
 import (
+	"errors"
+
 	"github.com/xvs-project/xvs/internal/header"
 )
 
@@ -52,12 +54,36 @@ func (q *controlQueue) put(frame []byte, ifindex int) bool {
 	}
 }
 
-// isControl reports whether a frame is for the control plane: IPv4 VRRP
-// (protocol 112). The classifier sends only such frames and data frames
-// to the sockets.
-func isControl(frame []byte) bool {
-	return len(frame) >= header.EthernetSize+20 &&
-		frame[12] == 0x08 && frame[13] == 0x00 && frame[header.EthernetSize+9] == header.ProtocolVRRP
+// Kinds of frames the classifier sends to the sockets.
+const (
+	frameData    = iota // to or from a virtual service: for nat
+	frameControl        // VRRP: for the control queue
+	frameAnswer         // an ARP or ICMP echo answer for an owned VIP, made by the classifier
+)
+
+// kindOf tells the kinds apart: VRRP is IPv4 protocol 112; the classifier
+// sends ARP only as answers it made, and ICMP echo replies likewise (it
+// passes every other echo reply to the kernel).
+func kindOf(frame []byte) int {
+	if len(frame) < header.EthernetSize+20 {
+		return frameData
+	}
+	switch {
+	case frame[12] == 0x08 && frame[13] == 0x06:
+		return frameAnswer
+	case frame[12] != 0x08 || frame[13] != 0x00:
+		return frameData
+	}
+	switch frame[header.EthernetSize+9] {
+	case header.ProtocolVRRP:
+		return frameControl
+	case header.ProtocolICMP:
+		ihl := int(frame[header.EthernetSize]&0xf) * 4
+		if len(frame) > header.EthernetSize+ihl && frame[header.EthernetSize+ihl] == 0 {
+			return frameAnswer
+		}
+	}
+	return frameData
 }
 
 // ControlFrames returns the queue of control frames (VRRP adverts) the
@@ -69,4 +95,15 @@ func (d *Dataplane) ControlFrames() <-chan *ControlFrame { return d.ctl.full }
 func (d *Dataplane) Release(f *ControlFrame) {
 	f.Data = nil
 	d.ctl.free <- f
+}
+
+// SetOwned sets the VIPs this director answers ARP and ICMP echo for (see
+// Program.SetOwned).
+func (d *Dataplane) SetOwned(list []Owned) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.prog == nil {
+		return errors.New("dataplane closed")
+	}
+	return d.prog.SetOwned(list)
 }

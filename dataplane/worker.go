@@ -20,6 +20,7 @@ const (
 	CounterKickErrors                                // transmit kicks that failed (link down, ...)
 	CounterControl                                   // control frames (VRRP) handed to the control plane
 	CounterControlDropped                            // control frames dropped: the control queue was full
+	CounterAnswers                                   // ARP and echo answers for owned VIPs sent back out
 	NumCounters
 )
 
@@ -28,7 +29,7 @@ func CounterName(i int) string {
 	if i < int(nat.NumDrops) {
 		return nat.Drop(i).String()
 	}
-	return [...]string{"rx_wan", "rx_lan", "tx_wan", "tx_lan", "kick_errors", "control", "control_queue_full"}[i-int(nat.NumDrops)]
+	return [...]string{"rx_wan", "rx_lan", "tx_wan", "tx_lan", "kick_errors", "control", "control_queue_full", "answers"}[i-int(nat.NumDrops)]
 }
 
 // Counters is a snapshot of counters, summed over workers.
@@ -119,14 +120,20 @@ func (w *worker) pump(rx, tx *xsk.Socket, inbound bool, now int64) int {
 		ifindex = w.wanIf
 	}
 	for i := 0; i < n; i++ {
-		if frame := rx.Frame(w.descs[i]); isControl(frame) {
+		frame := rx.Frame(w.descs[i])
+		switch kindOf(frame) {
+		case frameData:
+			continue
+		case frameControl:
 			if w.ctl != nil && w.ctl.put(frame, ifindex) {
 				w.local[CounterControl]++
 			} else {
 				w.local[CounterControlDropped]++
 			}
-			w.descs[i].Len = 0
+		case frameAnswer:
+			w.local[w.answer(frame, rx)]++
 		}
+		w.descs[i].Len = 0
 	}
 	for i := 0; i < n; i++ {
 		d := w.descs[i]
@@ -161,6 +168,22 @@ func (w *worker) forward(frame []byte, tx *xsk.Socket, view *linkView, srcMAC [6
 		w.local[CounterTxWAN]++
 	}
 	return nat.DropNone
+}
+
+// answer sends an ARP or echo answer the classifier made back out of the
+// interface it came from.
+func (w *worker) answer(frame []byte, s *xsk.Socket) int {
+	addr, buf, ok := s.TxFrame()
+	if !ok {
+		return int(nat.DropTxFull)
+	}
+	if len(frame) > len(buf) {
+		s.Abandon(addr)
+		return int(nat.DropTooBig)
+	}
+	copy(buf, frame)
+	s.Send(addr, len(frame))
+	return CounterAnswers
 }
 
 // rewrite is the per-frame work before transmission: nat's validation,

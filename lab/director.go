@@ -26,13 +26,19 @@ type Director struct {
 // exec`, which executes it in place) with its log, ready file and admin
 // socket in dir and args added, and waits up to 20 s until it forwards.
 func StartDirector(l *Lab, exe, dir string, args ...string) (*Director, error) {
+	return StartDirectorIn(l.LBNS, exe, dir, args...)
+}
+
+// StartDirectorIn is StartDirector in namespace ns, e.g. a Pair lab's
+// LB2NS.
+func StartDirectorIn(ns, exe, dir string, args ...string) (*Director, error) {
 	ready := filepath.Join(dir, "ready")
 	d := &Director{logPath: filepath.Join(dir, "director.log"), Admin: filepath.Join(dir, "xvs.sock"), done: make(chan error, 1)}
 	logf, err := os.Create(d.logPath)
 	if err != nil {
 		return nil, err
 	}
-	argv := append([]string{"netns", "exec", l.LBNS, exe, "run", "--ready-file", ready, "--admin", d.Admin}, args...)
+	argv := append([]string{"netns", "exec", ns, exe, "run", "--ready-file", ready, "--admin", d.Admin}, args...)
 	d.cmd = exec.Command("ip", argv...)
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	if err := d.cmd.Start(); err != nil {
@@ -80,4 +86,13 @@ func (d *Director) Stop() error {
 		d.done <- err
 		return errors.New("lab: the director did not stop within 10s of SIGTERM; killed")
 	}
+}
+
+// Kill kills the director with SIGKILL, as a crash or the OOM killer would,
+// and waits for it to be gone.
+func (d *Director) Kill() error {
+	_ = d.cmd.Process.Kill()
+	err := <-d.done
+	d.done <- err
+	return err
 }

@@ -44,6 +44,11 @@ var (
 	VIP = netip.MustParseAddr("198.18.0.100")
 	// LANAddr is the director's address on lan0, the servers' gateway.
 	LANAddr = netip.MustParseAddr("198.18.1.1")
+	// WAN2Addr, LAN1Addr and LAN2Addr are the directors' own addresses in
+	// a Pair lab.
+	WAN2Addr = netip.MustParseAddr("198.18.0.3")
+	LAN1Addr = netip.MustParseAddr("198.18.1.2")
+	LAN2Addr = netip.MustParseAddr("198.18.1.3")
 	// FirstServerAddr is the address of rs1; rsN has FirstServerAddr+N-1.
 	FirstServerAddr = netip.MustParseAddr("198.18.1.11")
 )
@@ -60,6 +65,13 @@ const (
 	BridgeIf = "br0"
 	// switchLBPort is the switch port facing the director's lan0.
 	switchLBPort = "lb"
+	// Pair labs: the WAN bridge and its ports, and the second director's
+	// LAN port.
+	wanBridgeIf      = "br1"
+	switchClientPort = "client"
+	switchWANPort    = "wlb"
+	switchWAN2Port   = "wlb2"
+	switchLB2Port    = "lb2"
 )
 
 // ErrAlreadyUp matches (errors.Is) Up's error when namespaces of the lab
@@ -96,6 +108,13 @@ type Config struct {
 	// kernel routes between wan0 and lan0 (a kernel baseline, or for
 	// plumbing tests without a director). Off by default.
 	Forwarding bool
+	// Pair builds two directors for VRRP: PREFIX-lb and PREFIX-lb2, whose
+	// wan0 share a WAN bridge (br1 in the switch namespace) with the
+	// client and whose lan0 share the LAN bridge with the servers. The VIP
+	// is then on no interface (VRRP owns it), the directors' own
+	// addresses are WANAddr/WAN2Addr and LAN1Addr/LAN2Addr, and LANAddr,
+	// the servers' gateway, is a second VIP for a vrrp_instance on lan0.
+	Pair bool
 }
 
 // Default returns the default configuration.
@@ -157,6 +176,11 @@ type Lab struct {
 	ClientAddr, VIP, WANAddr, LANAddr netip.Addr
 	// WANIf and LANIf are the director's interfaces, "wan0" and "lan0".
 	WANIf, LANIf string
+	// LB2NS is the second director's namespace in a Pair lab, else "".
+	LB2NS string
+	// WAN2Addr, LAN1Addr and LAN2Addr are the directors' own addresses in
+	// a Pair lab (the first director's WAN address is WANAddr).
+	WAN2Addr, LAN1Addr, LAN2Addr netip.Addr
 }
 
 // nsNames returns the namespace names of a lab with prefix p and n servers.
@@ -174,7 +198,7 @@ func belongsTo(ns, p string) bool {
 		return false
 	}
 	switch rest {
-	case "client", "lb", "sw":
+	case "client", "lb", "lb2", "sw":
 		return true
 	}
 	num, ok := strings.CutPrefix(rest, "rs")
@@ -192,6 +216,10 @@ func newLab(c Config) *Lab {
 		Prefix: c.Prefix, ClientNS: client, LBNS: lb, SwitchNS: sw, ServerNS: rs,
 		ClientAddr: ClientAddr, VIP: VIP, WANAddr: WANAddr, LANAddr: LANAddr,
 		WANIf: WANIf, LANIf: LANIf,
+	}
+	if c.Pair {
+		l.LB2NS = lb + "2"
+		l.WAN2Addr, l.LAN1Addr, l.LAN2Addr = WAN2Addr, LAN1Addr, LAN2Addr
 	}
 	a := FirstServerAddr
 	for i := range rs {
@@ -224,6 +252,9 @@ func Up(cfg Config) (*Lab, error) {
 	}
 	l := newLab(c)
 	all := append([]string{l.ClientNS, l.LBNS, l.SwitchNS}, l.ServerNS...)
+	if c.Pair {
+		all = append(all, l.LB2NS)
+	}
 	existing, err := listNS()
 	if err != nil {
 		return nil, err
@@ -347,7 +378,23 @@ func (b *builder) build(all []string) error {
 	// Links. Each veth is created in the namespace of its first end with
 	// the peer placed directly in the second, so no interface ever
 	// appears in the root namespace and names never clash.
-	if err := b.veth(l.ClientNS, HostIf, l.LBNS, WANIf, q); err != nil {
+	if b.cfg.Pair {
+		if err := doFd(b.fds[l.SwitchNS], func() error { return addBridge(wanBridgeIf) }); err != nil {
+			return err
+		}
+		if err := b.veth(l.ClientNS, HostIf, l.SwitchNS, switchClientPort, q); err != nil {
+			return err
+		}
+		if err := b.veth(l.LBNS, WANIf, l.SwitchNS, switchWANPort, q); err != nil {
+			return err
+		}
+		if err := b.veth(l.LB2NS, WANIf, l.SwitchNS, switchWAN2Port, q); err != nil {
+			return err
+		}
+		if err := b.veth(l.LB2NS, LANIf, l.SwitchNS, switchLB2Port, q); err != nil {
+			return err
+		}
+	} else if err := b.veth(l.ClientNS, HostIf, l.LBNS, WANIf, q); err != nil {
 		return err
 	}
 	if err := b.veth(l.LBNS, LANIf, l.SwitchNS, switchLBPort, q); err != nil {
@@ -368,12 +415,25 @@ func (b *builder) build(all []string) error {
 	if err != nil {
 		return fmt.Errorf("lab: find %s in %s: %w", BridgeIf, l.SwitchNS, err)
 	}
-	for _, port := range append([]string{switchLBPort}, l.ServerNames...) {
+	ports := append([]string{switchLBPort}, l.ServerNames...)
+	if b.cfg.Pair {
+		ports = append(ports, switchLB2Port, switchClientPort, switchWANPort, switchWAN2Port)
+	}
+	for _, port := range ports {
 		pl, err := sw.LinkByName(port)
 		if err != nil {
 			return fmt.Errorf("lab: find %s in %s: %w", port, l.SwitchNS, err)
 		}
-		if err := sw.LinkSetMaster(pl, br); err != nil {
+		master := br
+		if port == switchClientPort || port == switchWANPort || port == switchWAN2Port {
+			if master, err = sw.LinkByName(wanBridgeIf); err != nil {
+				return fmt.Errorf("lab: find %s in %s: %w", wanBridgeIf, l.SwitchNS, err)
+			}
+			if err := sw.LinkSetUp(master); err != nil {
+				return fmt.Errorf("lab: set %s up: %w", wanBridgeIf, err)
+			}
+		}
+		if err := sw.LinkSetMaster(pl, master); err != nil {
 			return fmt.Errorf("lab: add %s to %s: %w", port, BridgeIf, err)
 		}
 		if err := sw.LinkSetUp(pl); err != nil {
@@ -391,11 +451,27 @@ func (b *builder) build(all []string) error {
 	if err := b.addr(l.LBNS, WANIf, l.WANAddr, 24); err != nil {
 		return err
 	}
-	if err := b.addr(l.LBNS, WANIf, l.VIP, 32); err != nil {
-		return err
-	}
-	if err := b.addr(l.LBNS, LANIf, l.LANAddr, 24); err != nil {
-		return err
+	if b.cfg.Pair {
+		for _, a := range []struct {
+			ns, ifName string
+			addr       netip.Addr
+		}{{l.LB2NS, WANIf, l.WAN2Addr}, {l.LBNS, LANIf, l.LAN1Addr}, {l.LB2NS, LANIf, l.LAN2Addr}} {
+			if err := b.addr(a.ns, a.ifName, a.addr, 24); err != nil {
+				return err
+			}
+		}
+		for _, ifName := range []string{WANIf, LANIf} {
+			if err := b.up(l.LB2NS, ifName); err != nil {
+				return err
+			}
+		}
+	} else {
+		if err := b.addr(l.LBNS, WANIf, l.VIP, 32); err != nil {
+			return err
+		}
+		if err := b.addr(l.LBNS, LANIf, l.LANAddr, 24); err != nil {
+			return err
+		}
 	}
 	for i, ns := range l.ServerNS {
 		if err := b.addr(ns, HostIf, l.ServerAddrs[i], 24); err != nil {
@@ -451,8 +527,30 @@ func (b *builder) build(all []string) error {
 	if b.cfg.Forwarding {
 		fwd = "1"
 	}
-	if err := doFd(b.fds[l.LBNS], func() error { return writeSysctl("net/ipv4/ip_forward", fwd) }); err != nil {
-		return err
+	if b.cfg.Pair {
+		// A veth passes frames sent with XDP_TX or XDP_REDIRECT (the
+		// benchmark's generator on the client, tools on the directors)
+		// to its peer only when the peer has NAPI: GRO on, or an XDP
+		// program.
+		err := doFd(b.fds[l.SwitchNS], func() error {
+			for _, port := range []string{switchLBPort, switchLB2Port, switchWANPort, switchWAN2Port, switchClientPort} {
+				if err := SetGRO(port, true); err != nil {
+					return fmt.Errorf("lab: GRO on %s: %w", port, err)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	for _, ns := range []string{l.LBNS, l.LB2NS} {
+		if ns == "" {
+			continue
+		}
+		if err := doFd(b.fds[ns], func() error { return writeSysctl("net/ipv4/ip_forward", fwd) }); err != nil {
+			return err
+		}
 	}
 	b.waitOperUp(2 * time.Second)
 	return step("done")

@@ -397,8 +397,9 @@ func TestRunConfigSyntaxError(t *testing.T) {
 // TestStockKeepalivedConf runs a stock keepalived.conf for LVS-NAT
 // unchanged: the VIP is only in a MASTER vrrp_instance, the real servers
 // carry health checks xvs does not run yet, the legacy lvs_sched and
-// lvs_method spellings are used. The director puts the VIP on wan0, serves
-// it with rr, and takes it away when it stops.
+// lvs_method spellings are used. The director becomes MASTER of the
+// vrrp_instance, answers for the VIP without the kernel holding it, and
+// serves it with rr.
 func TestStockKeepalivedConf(t *testing.T) {
 	l := upLab(t)
 	conf, err := filepath.Abs("testdata/keepalived-nat.conf")
@@ -408,6 +409,11 @@ func TestStockKeepalivedConf(t *testing.T) {
 	d, err := startDirector(l, t.TempDir(), "-f", conf)
 	if err != nil {
 		t.Fatal(err)
+	}
+	waitState(t, d, "MASTER", 10*time.Second)
+	// The VIP is answered for by the classifier, never held by the kernel.
+	if err := lab.Do(l.LBNS, func() error { return vipOnWAN(l, "198.18.0.200", false) }); err != nil {
+		t.Error(err)
 	}
 	vip := netip.MustParseAddr("198.18.0.200")
 	res, err := lab.RunTraffic(l.ClientNS, lab.TrafficConfig{VIP: vip, Requests: 300, Datagrams: 300})
@@ -430,32 +436,38 @@ func TestStockKeepalivedConf(t *testing.T) {
 	log := d.Log()
 	for _, want := range []string{
 		`keepalived-nat.conf:7:4: warning: keyword "notification_email" is accepted but not acted on yet`,
-		`VRRP is not implemented yet: acting as MASTER`,
+		`"instance": "VI_1", "from": "BACKUP", "to": "MASTER"`,
 		`stopped: XDP detached, sockets closed`,
 	} {
 		if !strings.Contains(log, want) {
 			t.Errorf("director log lacks %q:\n%s", want, log)
 		}
 	}
-	err = lab.Do(l.LBNS, func() error {
-		wan, err := netlink.LinkByName(l.WANIf)
-		if err != nil {
-			return err
-		}
-		addrs, err := netlink.AddrList(wan, netlink.FAMILY_V4)
-		if err != nil {
-			return err
-		}
-		for _, a := range addrs {
-			if a.IP.Equal(net.IP(vip.AsSlice())) {
-				return fmt.Errorf("VIP %s still on %s after the director stopped", vip, l.WANIf)
-			}
-		}
-		return nil
-	})
-	if err != nil {
+	if err := lab.Do(l.LBNS, func() error { return vipOnWAN(l, "198.18.0.200", false) }); err != nil {
 		t.Error(err)
 	}
+}
+
+// vipOnWAN returns an error unless the kernel's wan0 holds (want) or does
+// not hold the address vip. Call it inside lab.Do in the director's
+// namespace.
+func vipOnWAN(l *lab.Lab, vip string, want bool) error {
+	wan, err := netlink.LinkByName(l.WANIf)
+	if err != nil {
+		return err
+	}
+	addrs, err := netlink.AddrList(wan, netlink.FAMILY_V4)
+	if err != nil {
+		return err
+	}
+	has := false
+	for _, a := range addrs {
+		has = has || a.IP.Equal(net.ParseIP(vip))
+	}
+	if has != want {
+		return fmt.Errorf("VIP %s on %s: %v, want %v", vip, l.WANIf, has, want)
+	}
+	return nil
 }
 
 // injector sends raw frames out of the client's eth0 to the director's

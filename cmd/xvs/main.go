@@ -28,6 +28,7 @@ commands:
   check -f FILE      check a keepalived.conf and exit (0 when clean)
   list -c            the running director's connection table, as ipvsadm -Lnc
   reload             re-read the running director's configuration (as SIGHUP does)
+  vrrp [--json]      the running director's vrrp_instances: state, priority, master
   lab up | lab down  build or remove the standard netns lab
   demo               lab up, director, 1000 HTTP requests and 1000 UDP datagrams, summary, lab down
 `
@@ -53,6 +54,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return cmdList(args[1:], stdout, stderr)
 	case "reload":
 		return cmdReload(args[1:], stdout, stderr)
+	case "vrrp":
+		return cmdVRRP(args[1:], stdout, stderr)
 	case "bench":
 		return cmdBench(args[1:], stdout, stderr)
 	case "help", "-h", "--help":

@@ -4,7 +4,9 @@
 // sends to the AF_XDP socket of the arriving queue only the frames xvs owns:
 //
 //   WAN: IPv4 to a configured virtual service (VIP, port, protocol);
-//   LAN: IPv4 from a configured real server (address, port, protocol);
+//   LAN: IPv4 from a configured real server (address, port, protocol),
+//        unless sent to one of the director's own addresses (the replies
+//        to its health checks, which are the kernel's);
 //   both: VRRP (IP protocol 112), for the control queue;
 //   ICMP errors about those flows (see icmp_error).
 //
@@ -17,10 +19,15 @@
 //
 // Owned addresses. The VIPs of VRRP instances this director is MASTER for
 // are in the owned map, with the interface they are owned on and its MAC.
-// The kernel never holds them: this program answers ARP requests and ICMP
-// echo requests for them itself (XDP_TX), so that the answers stop the
-// moment xvs stops or dies (the bpf_link goes with the process) and clients
-// follow the new master instead of a box that no longer serves.
+// The kernel never holds them: this program turns ARP requests and ICMP
+// echo requests for them into the answers, in place, and sends those to the
+// AF_XDP socket, whose worker transmits them back out of the same
+// interface. So the answers stop the moment xvs stops or dies (the bpf_link
+// goes with the process) and clients follow the new master instead of a
+// box that no longer serves. (XDP_TX would save the trip through user
+// space, but on a veth it reaches the peer only when the peer has NAPI
+// enabled, which the lab showed it does not by default.) Frames the
+// workers receive that are ARP, or ICMP echo replies, are such answers.
 //
 // The maps are written by the control plane only; the program never writes
 // to them except the per-CPU counters.
@@ -177,7 +184,7 @@ struct arp_packet {
 // interface the VIP is owned on, into the reply and sends it back out.
 // Gratuitous ARPs (sender address = target address) and everything else go
 // to the kernel.
-static __always_inline int arp_reply(struct ethhdr *eth, void *data_end, __u32 ifindex)
+static __always_inline int arp_reply(struct xdp_md *ctx, struct ethhdr *eth, void *data_end, __u32 ifindex, __u32 role)
 {
 	struct arp_packet *arp = (void *)(eth + 1);
 	if ((void *)(arp + 1) > data_end)
@@ -200,7 +207,7 @@ static __always_inline int arp_reply(struct ethhdr *eth, void *data_end, __u32 i
 	__builtin_memcpy(arp->spa, &tpa, 4);
 	__builtin_memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, o->mac, ETH_ALEN);
-	return count(CNT_ARP_REPLY, XDP_TX);
+	return to_socket(ctx, role, CNT_ARP_REPLY);
 }
 
 // csum_add adds a 16-bit quantity to a ones' complement checksum field.
@@ -213,7 +220,7 @@ static __always_inline __u16 csum_add(__u16 csum, __u16 add)
 // echo_reply answers an ICMP echo request to an owned VIP in place: the
 // addresses are swapped, the type becomes echo reply and the TTL 64, with
 // both checksums updated incrementally (RFC 1624).
-static __always_inline int echo_reply(struct ethhdr *eth, struct iphdr *ip, void *data_end, __u32 ifindex)
+static __always_inline int echo_reply(struct xdp_md *ctx, struct ethhdr *eth, struct iphdr *ip, void *data_end, __u32 ifindex, __u32 role)
 {
 	__u32 dst = ip->daddr;
 	struct owned_addr *o = bpf_map_lookup_elem(&owned, &dst);
@@ -238,7 +245,7 @@ static __always_inline int echo_reply(struct ethhdr *eth, struct iphdr *ip, void
 	ip->saddr = dst;
 	__builtin_memcpy(eth->h_dest, eth->h_source, ETH_ALEN);
 	__builtin_memcpy(eth->h_source, o->mac, ETH_ALEN);
-	return count(CNT_ECHO_REPLY, XDP_TX);
+	return to_socket(ctx, role, CNT_ECHO_REPLY);
 }
 
 // icmp_error sends to user space the ICMP errors (destination unreachable,
@@ -297,7 +304,7 @@ int xvs_classify(struct xdp_md *ctx)
 	if ((void *)(eth + 1) > data_end)
 		return count(CNT_PASS, XDP_PASS);
 	if (eth->h_proto == bpf_htons(ETH_P_ARP))
-		return arp_reply(eth, data_end, ifindex);
+		return arp_reply(ctx, eth, data_end, ifindex, *role);
 	if (eth->h_proto != bpf_htons(ETH_P_IP))
 		return count(CNT_PASS, XDP_PASS);
 
@@ -308,7 +315,7 @@ int xvs_classify(struct xdp_md *ctx)
 	if (ip->protocol == IPPROTO_VRRP_)
 		return to_socket(ctx, *role, CNT_REDIRECT_VRRP);
 	if (ip->protocol == IPPROTO_ICMP) {
-		int v = echo_reply(eth, ip, data_end, ifindex);
+		int v = echo_reply(ctx, eth, ip, data_end, ifindex, *role);
 		if (v >= 0)
 			return v;
 		return icmp_error(ctx, ip, data_end, *role);
@@ -324,6 +331,11 @@ int xvs_classify(struct xdp_md *ctx)
 			return count(CNT_PASS, XDP_PASS);
 	} else {
 		if (!bpf_map_lookup_elem(&real_addrs, &addr))
+			return count(CNT_PASS, XDP_PASS);
+		// Sent to the director itself, not to a client: a reply to its
+		// own connection (a health check), which is the kernel's.
+		__u32 dst = ip->daddr;
+		if (bpf_map_lookup_elem(&locals, &dst))
 			return count(CNT_PASS, XDP_PASS);
 	}
 
