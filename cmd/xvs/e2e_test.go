@@ -2,8 +2,6 @@ package main
 
 import (
 	"bytes"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"net/netip"
@@ -42,27 +40,7 @@ func requireRoot(t *testing.T) {
 
 // upLab builds a lab with a random prefix and real servers, removed when the
 // test ends, failed or not.
-func upLab(t *testing.T) *lab.Lab {
-	t.Helper()
-	requireRoot(t)
-	var b [3]byte
-	rand.Read(b[:])
-	cfg := lab.Default()
-	cfg.Prefix = "xe" + hex.EncodeToString(b[:])
-	l, err := lab.Up(cfg)
-	if err != nil {
-		t.Fatalf("lab up: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := l.Down(); err != nil {
-			t.Errorf("lab down: %v", err)
-		}
-	})
-	if err := l.StartServers(); err != nil {
-		t.Fatalf("starting real servers: %v", err)
-	}
-	return l
-}
+func upLab(t *testing.T) *lab.Lab { return buildLab(t, "xe", false, true) }
 
 // runDirector starts `xvs run` in the lab with the embedded configuration
 // (weights 3:2:1 over rs1..rs3 for TCP :80 and UDP :53) and stops it when

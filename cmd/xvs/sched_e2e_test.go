@@ -15,13 +15,19 @@ import (
 
 // upBareLab builds a lab without real servers running; the test starts
 // them with the options it needs.
-func upBareLab(t *testing.T) *lab.Lab {
+func upBareLab(t *testing.T) *lab.Lab { return buildLab(t, "xs", false, false) }
+
+// buildLab builds a lab whose prefix is prefix and random hex, Pair or not,
+// removed when the test ends, failed or not; with servers, it starts the
+// standard real servers.
+func buildLab(t *testing.T, prefix string, pair, servers bool) *lab.Lab {
 	t.Helper()
 	requireRoot(t)
 	var b [3]byte
 	rand.Read(b[:])
 	cfg := lab.Default()
-	cfg.Prefix = "xs" + hex.EncodeToString(b[:])
+	cfg.Prefix = prefix + hex.EncodeToString(b[:])
+	cfg.Pair = pair
 	l, err := lab.Up(cfg)
 	if err != nil {
 		t.Fatalf("lab up: %v", err)
@@ -31,6 +37,11 @@ func upBareLab(t *testing.T) *lab.Lab {
 			t.Errorf("lab down: %v", err)
 		}
 	})
+	if servers {
+		if err := l.StartServers(); err != nil {
+			t.Fatalf("starting real servers: %v", err)
+		}
+	}
 	return l
 }
 

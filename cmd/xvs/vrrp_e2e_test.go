@@ -1,8 +1,6 @@
 package main
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"net"
 	"net/netip"
@@ -24,28 +22,7 @@ import (
 
 // upPairLab builds a lab with two directors (lab.Config.Pair) and real
 // servers, removed when the test ends.
-func upPairLab(t *testing.T) *lab.Lab {
-	t.Helper()
-	requireRoot(t)
-	var b [3]byte
-	rand.Read(b[:])
-	cfg := lab.Default()
-	cfg.Prefix = "xv" + hex.EncodeToString(b[:])
-	cfg.Pair = true
-	l, err := lab.Up(cfg)
-	if err != nil {
-		t.Fatalf("lab up: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := l.Down(); err != nil {
-			t.Errorf("lab down: %v", err)
-		}
-	})
-	if err := l.StartServers(); err != nil {
-		t.Fatalf("starting real servers: %v", err)
-	}
-	return l
-}
+func upPairLab(t *testing.T) *lab.Lab { return buildLab(t, "xv", true, true) }
 
 // pairConf is one director's keepalived.conf for a Pair lab: a sync group
 // of the WAN VIP and the servers' gateway on LAN, and the lab's TCP :80 and
