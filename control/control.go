@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"regexp"
@@ -41,6 +42,10 @@ type Plan struct {
 	Services []*nat.Service
 	// Spec is the configuration the plan was made from.
 	Spec *config.Spec
+	// counts are the connection counts of every real server of every
+	// virtual service this plan or one before it had; they are never
+	// dropped, since connections may still refer to them.
+	counts map[countsKey]*scheduler.Counts
 	// Notes are things worth telling the operator, e.g. a scheduler that is
 	// not implemented yet and what is used instead.
 	Notes []string
@@ -57,19 +62,16 @@ type countsKey struct {
 	real  netip.AddrPort
 }
 
-// newPlan is NewPlan; a real server that prev has too keeps its connection
-// counts, so that a reload leaves the schedulers' view of the established
-// connections right.
+// newPlan is NewPlan; a real server that prev (or any plan before it) had
+// keeps its connection counts, so that a reload leaves the schedulers' view
+// of the established connections right, and a server removed and added
+// again has the same counts as the connections it still has from before.
 func newPlan(spec *config.Spec, prev *Plan) (*Plan, error) {
-	old := map[countsKey]*scheduler.Counts{}
+	counts := map[countsKey]*scheduler.Counts{}
 	if prev != nil {
-		for _, s := range prev.Services {
-			for _, r := range s.Reals {
-				old[countsKey{s.VIP, s.Port, s.Proto, netip.AddrPortFrom(netip.AddrFrom4(r.Addr), r.Port)}] = r.Counts
-			}
-		}
+		maps.Copy(counts, prev.counts)
 	}
-	p := &Plan{Spec: spec, WAN: spec.XVS.WANInterface, LAN: spec.XVS.LANInterface, Queues: spec.XVS.Queues, MaxConns: spec.XVS.MaxConnections,
+	p := &Plan{counts: counts, Spec: spec, WAN: spec.XVS.WANInterface, LAN: spec.XVS.LANInterface, Queues: spec.XVS.Queues, MaxConns: spec.XVS.MaxConnections,
 		Timeouts: nat.DefaultTimeouts}
 	if lt := spec.Global.LVSTimeouts; lt.TCP > 0 {
 		p.Timeouts[nat.StateEstablished] = lt.TCP
@@ -102,9 +104,11 @@ func newPlan(spec *config.Spec, prev *Plan) (*Plan, error) {
 			Persistence: vs.PersistenceTimeout, PersistBits: uint8(min(vs.PersistenceGranularity, 32))}
 		servers := make([]scheduler.Server, 0, len(vs.Reals))
 		for _, r := range vs.Reals {
-			cnt := old[countsKey{vs.Addr.As4(), vs.Port, proto, netip.AddrPortFrom(r.Addr, r.Port)}]
+			key := countsKey{vs.Addr.As4(), vs.Port, proto, netip.AddrPortFrom(r.Addr, r.Port)}
+			cnt := counts[key]
 			if cnt == nil {
 				cnt = new(scheduler.Counts)
+				counts[key] = cnt
 			}
 			cnt.SetThresholds(r.UThreshold, r.LThreshold)
 			svc.Reals = append(svc.Reals, nat.Real{Addr: r.Addr.As4(), Port: r.Port, Weight: r.Weight, Counts: cnt})

@@ -10,6 +10,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -155,5 +158,148 @@ func TestReloadWithoutLoss(t *testing.T) {
 		if got, err := keepAliveGet(k.c, k.br); err != nil || got != k.server {
 			t.Fatalf("established connection to %s after a refused reload: %q, %v", k.server, got, err)
 		}
+	}
+}
+
+// TestReloadTenTimesUnderLoad is the operating issue's reload check: under
+// steady load (new TCP connections and UDP datagrams through the VIP, and
+// long-lived keep-alive connections that keep sending), the configuration
+// is changed and reloaded ten times, by SIGHUP and by xvs reload in turn,
+// adding and removing a real server and changing weights. No request
+// fails and no long-lived connection breaks or moves; a broken file sent
+// by SIGHUP is refused and traffic carries on.
+func TestReloadTenTimesUnderLoad(t *testing.T) {
+	l := upBareLab(t)
+	for i, ns := range l.ServerNS {
+		c, err := lab.ServeWith(ns, l.ServerNames[i], lab.ServeOptions{KeepAlive: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+	}
+	conf := filepath.Join(t.TempDir(), "keepalived.conf")
+	confWith(t, conf, 11, 12, 13)
+	d, err := startDirector(l, t.TempDir(), "-f", conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		d.Stop()
+		if t.Failed() {
+			t.Logf("director log:\n%s", d.Log())
+		}
+	})
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var longBroken, longRequests, newFailed, newOK atomic.Int64
+	var firstErr atomic.Value
+	// Long-lived connections: each sends a request every 20 ms and must
+	// always be answered by the same server.
+	var conns []net.Conn
+	if err := lab.Do(l.ClientNS, func() error {
+		for i := 0; i < 8; i++ {
+			c, err := net.DialTimeout("tcp4", "198.18.0.100:80", 3*time.Second)
+			if err != nil {
+				return err
+			}
+			conns = append(conns, c)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer c.Close()
+			br := bufio.NewReader(c)
+			server, err := keepAliveGet(c, br)
+			if err != nil {
+				longBroken.Add(1)
+				firstErr.CompareAndSwap(nil, fmt.Sprintf("first request: %v", err))
+				return
+			}
+			for {
+				select {
+				case <-stop:
+					return
+				case <-time.After(20 * time.Millisecond):
+				}
+				got, err := keepAliveGet(c, br)
+				longRequests.Add(1)
+				if err != nil || got != server {
+					longBroken.Add(1)
+					firstErr.CompareAndSwap(nil, fmt.Sprintf("long-lived connection to %s: %q, %v", server, got, err))
+					return
+				}
+			}
+		}()
+	}
+	// New connections and datagrams, in rounds, until told to stop.
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			res, err := lab.RunTraffic(l.ClientNS, lab.TrafficConfig{VIP: l.VIP, Requests: 40, Datagrams: 40, Concurrency: 4})
+			if err != nil {
+				newFailed.Add(1)
+				firstErr.CompareAndSwap(nil, fmt.Sprintf("traffic: %v", err))
+				continue
+			}
+			newOK.Add(int64(res.TCP.OK + res.UDP.OK))
+			if f := res.TCP.Failed + res.UDP.Failed; f > 0 {
+				newFailed.Add(int64(f))
+				firstErr.CompareAndSwap(nil, "new connections: "+res.String())
+			}
+		}
+	}()
+
+	configs := [][]int{{11, 13}, {11, 12, 13}, {12, 13}, {11, 12}, {11, 12, 13}}
+	for i := 0; i < 10; i++ {
+		time.Sleep(300 * time.Millisecond)
+		confWith(t, conf, configs[i%len(configs)]...)
+		if i%2 == 0 {
+			if err := syscall.Kill(d.Pid(), syscall.SIGHUP); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			var out bytes.Buffer
+			if code := Main([]string{"reload", "--admin", d.Admin}, &out, &out); code != 0 {
+				t.Fatalf("reload %d: exit %d: %s", i+1, code, out.String())
+			}
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	// A broken file by SIGHUP: refused, traffic carries on.
+	os.WriteFile(conf, []byte("virtual_server 198.18.0.100 80 {\n    lb_algo nope\n}\n"), 0o644)
+	if err := syscall.Kill(d.Pid(), syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+
+	log := d.Log()
+	reloaded := strings.Count(log, "configuration reloaded")
+	t.Logf("10 reloads under load: %d reloads applied; %d new connections and datagrams answered, %d failed; %d requests on 8 long-lived connections, %d broken",
+		reloaded, newOK.Load(), newFailed.Load(), longRequests.Load(), longBroken.Load())
+	if reloaded != 10 {
+		t.Errorf("%d reloads applied, want 10", reloaded)
+	}
+	if !strings.Contains(log, "reload refused; the running configuration stays") || !strings.Contains(log, conf+":2:13") {
+		t.Errorf("the broken file sent by SIGHUP was not refused with its position")
+	}
+	if newFailed.Load() != 0 || longBroken.Load() != 0 {
+		t.Errorf("failures under reload: %v", firstErr.Load())
+	}
+	if newOK.Load() == 0 || longRequests.Load() == 0 {
+		t.Error("no traffic went through: the test showed nothing")
 	}
 }
