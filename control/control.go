@@ -453,4 +453,4 @@ func vrrpSignature(spec *config.Spec) string {
 }
 
 // posRE matches the positions in a JSON-encoded spec.
-var posRE = regexp.MustCompile(`"Pos":\{[^}]*\},?`)
+var posRE = regexp.MustCompile(`"\w*Pos":\{[^}]*\},?`)
