@@ -44,7 +44,8 @@ func (d *Director) Connections() []ConnEntry {
 }
 
 // AdminHandler serves the local admin API: GET /v1/connections returns
-// the connection table as JSON ([]ConnEntry); GET /v1/vrrp the
+// the connection table as JSON ([]ConnEntry); GET /v1/services the virtual
+// services (ServiceList); GET /v1/vrrp the
 // vrrp_instances' states ([]VRRPStatus); POST /v1/reload calls reload
 // and answers 200 with nothing, or 409 with the reason the new
 // configuration was refused (the running one stays). It is meant for a
@@ -55,6 +56,13 @@ func AdminHandler(d *Director, reload func() error) http.Handler {
 	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, r *http.Request) {
 		if err := reload(); err != nil {
 			http.Error(w, err.Error(), http.StatusConflict)
+		}
+	})
+	mux.HandleFunc("GET /v1/services", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		list := ServiceList{ConnTableSize: d.Engine.Table().Cap(), Services: d.Services()}
+		if err := json.NewEncoder(w).Encode(list); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
 		}
 	})
 	mux.HandleFunc("GET /v1/vrrp", func(w http.ResponseWriter, r *http.Request) {

@@ -257,6 +257,9 @@ func (t *Table) Expire(now int64) int {
 	return n
 }
 
+// Cap returns the number of entries the table holds at most.
+func (t *Table) Cap() int { return t.perShard * numShards }
+
 // Len returns the number of entries.
 func (t *Table) Len() int {
 	n := 0

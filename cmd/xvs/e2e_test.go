@@ -182,7 +182,7 @@ func TestForwardWRR(t *testing.T) {
 	// The connection table as ipvsadm -Lnc shows it, through the admin
 	// socket: every UDP flow and the closing TCP connections are listed.
 	var out, errb bytes.Buffer
-	if code := Main([]string{"list", "-c", "--admin", d.Admin}, &out, &errb); code != 0 {
+	if code := Main([]string{"list", "-n", "-c", "--admin", d.Admin}, &out, &errb); code != 0 {
 		t.Fatalf("xvs list -c: exit %d: %s", code, errb.String())
 	}
 	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
@@ -197,6 +197,33 @@ func TestForwardWRR(t *testing.T) {
 	}
 	if udpLines != n {
 		t.Errorf("xvs list -c shows %d UDP flows to the VIP, want %d", udpLines, n)
+	}
+	// The services as ipvsadm -Ln shows them.
+	out.Reset()
+	if code := Main([]string{"list", "-n", "--admin", d.Admin}, &out, &errb); code != 0 {
+		t.Fatalf("xvs list -n: exit %d: %s", code, errb.String())
+	}
+	lines = strings.Split(out.String(), "\n")
+	wantLines := []string{
+		"Prot LocalAddress:Port Scheduler Flags",
+		"  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn",
+		"TCP  198.18.0.100:80 wrr",
+		"  -> 198.18.1.11:80               Masq    3      ",
+		"  -> 198.18.1.12:80               Masq    2      ",
+		"  -> 198.18.1.13:80               Masq    1      ",
+		"UDP  198.18.0.100:53 wrr",
+		"  -> 198.18.1.11:53               Masq    3      0          501",
+		"  -> 198.18.1.12:53               Masq    2      0          334",
+		"  -> 198.18.1.13:53               Masq    1      0          167",
+	}
+	if len(lines) < len(wantLines)+1 || !strings.HasPrefix(lines[0], "IP Virtual Server version 1.2.1 (size=") {
+		t.Fatalf("xvs list -n:\n%s", out.String())
+	}
+	for i, w := range wantLines {
+		if got := strings.TrimRight(lines[i+1], " "); !strings.HasPrefix(got, strings.TrimRight(w, " ")) {
+			t.Errorf("xvs list -n line %d: %q, want it to start %q\n%s", i+2, got, w, out.String())
+			break
+		}
 	}
 	if m["xvs_frames_forwarded_total"] < 4*n {
 		t.Errorf("director forwarded %v frames, expected at least %d", m["xvs_frames_forwarded_total"], 4*n)

@@ -8,11 +8,15 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/xvs-project/xvs/control"
+	"github.com/xvs-project/xvs/internal/ipvsadm"
 )
 
 // defaultAdminSocket is where `xvs run` serves the admin API and where
@@ -63,35 +67,123 @@ func adminGet(socket, path string, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
 }
 
+// cmdList prints the running director's virtual services, or with -c its
+// connection table, as ipvsadm -L prints IPVS's.
 func cmdList(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("list", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	conns := fs.Bool("c", false, "list the connection table (as ipvsadm -Lnc)")
-	fs.Bool("n", true, "numeric output (the only kind xvs prints)")
+	var o ipvsadm.Options
+	conns := fs.Bool("c", false, "list the connection table (ipvsadm -Lc)")
+	fs.BoolVar(&o.Numeric, "n", false, "numeric addresses and ports (ipvsadm -n)")
+	fs.BoolVar(&o.Stats, "stats", false, "cumulative counters: connections, packets and bytes each way")
+	fs.BoolVar(&o.Rate, "rate", false, "rates: connections, packets and bytes per second each way")
+	fs.BoolVar(&o.Exact, "exact", false, "exact numbers with --stats and --rate, not K/M/G")
+	fs.BoolVar(&o.Thresholds, "thresholds", false, "upper and lower connection thresholds")
+	fs.BoolVar(&o.PersistentConn, "persistent-conn", false, "persistence templates per real server")
+	asJSON := fs.Bool("json", false, "the services as JSON, for scripts")
 	socket := fs.String("admin", defaultAdminSocket, "admin socket of the running xvs")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if !*conns {
-		fmt.Fprintln(stderr, "xvs list: only -c (the connection table) exists yet")
-		return 2
+	if !o.Numeric {
+		o.Resolver = systemResolver{}
 	}
-	var entries []control.ConnEntry
-	if err := adminGet(*socket, "/v1/connections", &entries); err != nil {
+	if *conns {
+		var entries []control.ConnEntry
+		if err := adminGet(*socket, "/v1/connections", &entries); err != nil {
+			fmt.Fprintln(stderr, "xvs list:", err)
+			return 1
+		}
+		if err := ipvsadm.WriteConns(stdout, connRows(entries), o); err != nil {
+			fmt.Fprintln(stderr, "xvs list:", err)
+			return 1
+		}
+		return 0
+	}
+	var list control.ServiceList
+	if err := adminGet(*socket, "/v1/services", &list); err != nil {
 		fmt.Fprintln(stderr, "xvs list:", err)
 		return 1
 	}
-	printConns(stdout, entries)
+	o.ConnTableSize = list.ConnTableSize
+	var err error
+	if *asJSON {
+		err = ipvsadm.WriteJSON(stdout, list.Services)
+	} else {
+		err = ipvsadm.WriteServices(stdout, list.Services, o)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "xvs list:", err)
+		return 1
+	}
 	return 0
 }
 
-// printConns prints connections in ipvsadm -Lnc's layout.
-func printConns(w io.Writer, entries []control.ConnEntry) {
-	fmt.Fprintln(w, "IPVS connection entries")
-	fmt.Fprintln(w, "pro expire state       source             virtual            destination")
+// connRows turns the admin API's connections into ipvsadm's rows.
+func connRows(entries []control.ConnEntry) []ipvsadm.Conn {
+	rows := make([]ipvsadm.Conn, 0, len(entries))
 	for _, e := range entries {
-		s := int(e.Expire / time.Second)
-		fmt.Fprintf(w, "%-3s %02d:%02d  %-11s %-18s %-18s %s\n", e.Proto, s/60, s%60, e.State, e.Source, e.Virtual, e.Destination)
+		c, _ := netip.ParseAddrPort(e.Source)
+		v, _ := netip.ParseAddrPort(e.Virtual)
+		d, _ := netip.ParseAddrPort(e.Destination)
+		rows = append(rows, ipvsadm.Conn{Protocol: e.Proto, Expires: e.Expire, State: e.State, Client: c, Virtual: v, Dest: d})
+	}
+	return rows
+}
+
+// systemResolver names addresses through the system resolver (with a
+// short timeout) and ports through /etc/services, as ipvsadm does without
+// -n.
+type systemResolver struct{}
+
+// HostName returns the first name of addr, or "". Answers, failures
+// included, are remembered for the rest of the listing.
+func (systemResolver) HostName(addr netip.Addr) string {
+	hostMu.Lock()
+	defer hostMu.Unlock()
+	if name, ok := hostNames[addr]; ok {
+		return name
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	name := ""
+	if names, err := net.DefaultResolver.LookupAddr(ctx, addr.String()); err == nil && len(names) > 0 {
+		name = strings.TrimSuffix(names[0], ".")
+	}
+	hostNames[addr] = name
+	return name
+}
+
+var (
+	hostMu    sync.Mutex
+	hostNames = map[netip.Addr]string{}
+)
+
+// ServiceName returns the /etc/services name of port for protocol, or "".
+func (systemResolver) ServiceName(port uint16, protocol string) string {
+	servicesOnce.Do(loadServices)
+	return services[fmt.Sprintf("%d/%s", port, strings.ToLower(protocol))]
+}
+
+var (
+	servicesOnce sync.Once
+	services     map[string]string // "80/tcp" -> "http"
+)
+
+func loadServices() {
+	services = map[string]string{}
+	b, err := os.ReadFile("/etc/services")
+	if err != nil {
+		return
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 2 || strings.HasPrefix(f[0], "#") {
+			continue
+		}
+		if _, dup := services[f[1]]; !dup {
+			services[f[1]] = f[0]
+		}
 	}
 }
 

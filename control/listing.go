@@ -1,0 +1,96 @@
+package control
+
+import (
+	"net/netip"
+	"strings"
+
+	"github.com/xvs-project/xvs/config"
+	"github.com/xvs-project/xvs/internal/header"
+	"github.com/xvs-project/xvs/internal/ipvsadm"
+)
+
+// ServiceList is what the admin API's GET /v1/services returns.
+type ServiceList struct {
+	// ConnTableSize is the connection table's capacity, which xvs list
+	// shows where ipvsadm shows IPVS's hash table size.
+	ConnTableSize int               `json:"conn_table_size"`
+	Services      []ipvsadm.Service `json:"services"`
+}
+
+// Services returns the virtual services as ipvsadm lists IPVS's table: the
+// services configured (those of a VRRP VIP too, whether or not this
+// director is MASTER, as IPVS keeps them on a keepalived BACKUP), with the
+// real servers the health checks leave in, their weights, thresholds and
+// connection counts, and the traffic counters and rates (see Stats).
+func (d *Director) Services() []ipvsadm.Service {
+	d.mu.Lock()
+	wanted := d.wanted
+	d.mu.Unlock()
+	type svcKey struct {
+		vip   [4]byte
+		port  uint16
+		proto string
+	}
+	conf := map[svcKey]config.VirtualServer{}
+	if d.Plan.Spec != nil {
+		for _, vs := range d.Plan.Spec.VirtualServers {
+			if vs.Addr.Is4() {
+				conf[svcKey{vs.Addr.As4(), vs.Port, vs.Protocol}] = vs
+			}
+		}
+	}
+	out := make([]ipvsadm.Service, 0, len(wanted))
+	for _, s := range wanted {
+		proto := protoName(s.Proto)
+		vs := conf[svcKey{s.VIP, s.Port, proto}]
+		svc := ipvsadm.Service{
+			Protocol: proto, Addr: netip.AddrFrom4(s.VIP), Port: s.Port,
+			Scheduler: vs.Scheduler, SchedFlags: schedFlags(vs.SchedulerFlags),
+			Persistent: s.Persistence,
+		}
+		if s.Persistence > 0 && s.PersistBits > 0 && s.PersistBits < 32 {
+			svc.Netmask = int(s.PersistBits)
+		}
+		if svc.Scheduler == "" {
+			svc.Scheduler = "wlc"
+		}
+		for _, r := range s.Reals {
+			real := ipvsadm.Real{Addr: netip.AddrFrom4(r.Addr), Port: r.Port, Forward: ipvsadm.ForwardMasq, Weight: r.Weight}
+			if r.Counts != nil {
+				real.ActiveConn = uint64(max(r.Counts.Active.Load(), 0))
+				real.InActConn = uint64(max(r.Counts.Inactive.Load(), 0))
+			}
+			for _, cr := range vs.Reals {
+				if cr.Addr == real.Addr && cr.Port == r.Port {
+					real.UThreshold, real.LThreshold = uint32(cr.UThreshold), uint32(cr.LThreshold)
+				}
+			}
+			svc.Reals = append(svc.Reals, real)
+		}
+		out = append(out, svc)
+	}
+	return out
+}
+
+func protoName(p uint8) string {
+	if p == header.ProtocolUDP {
+		return "UDP"
+	}
+	return "TCP"
+}
+
+// schedFlags turns keepalived's scheduler flag keywords into IPVS's bits.
+func schedFlags(words []string) ipvsadm.SchedFlags {
+	var f ipvsadm.SchedFlags
+	for _, w := range words {
+		switch {
+		case w == "flag-1" || strings.HasSuffix(w, "-fallback"):
+			f |= ipvsadm.SchedFlag1
+		case w == "flag-2" || strings.HasSuffix(w, "-port"):
+			f |= ipvsadm.SchedFlag2
+		case w == "flag-3":
+			f |= ipvsadm.SchedFlag3
+		}
+	}
+	return f
+}
