@@ -251,6 +251,7 @@ type Director struct {
 	Dataplane *dataplane.Dataplane
 	log       *zap.Logger
 	vrrp      *vrrpRunner // nil without vrrp_instances
+	health    *Health     // health checks; hands setServices the pools (health.go)
 
 	// mu guards the services offered (wanted) and the VIPs owned through
 	// VRRP, from which publish computes what the dataplane serves.
@@ -286,10 +287,11 @@ func Start(p *Plan, log *zap.Logger) (*Director, error) {
 		d.vrrp.onOwned = d.setOwned
 		d.removeKernelVIPs()
 	}
-	if err := d.setServices(p.Services); err != nil {
+	if err := d.offer(p); err != nil { // through the health checks (health.go)
 		dp.Close()
 		return nil, err
 	}
+	d.suspendChecks() // no VRRP VIP is owned yet
 	return d, nil
 }
 
@@ -341,6 +343,7 @@ func (d *Director) setOwned(list []dataplane.Owned) {
 	for _, o := range list {
 		d.owned[o.Addr] = true
 	}
+	d.suspendChecks()
 	// Serve first, then answer ARP; on release the other way round is
 	// not needed: nobody is sent here once the ARP answers stop.
 	if err := d.publish(); err != nil {
@@ -348,6 +351,17 @@ func (d *Director) setOwned(list []dataplane.Owned) {
 	}
 	if err := d.Dataplane.SetOwned(list); err != nil {
 		d.log.Error("updating the VIPs answered for", zap.Error(err))
+	}
+}
+
+// suspendChecks applies ha_suspend: the checks of a VRRP VIP's services
+// run only while the VIP is owned. d.owned must not change meanwhile.
+func (d *Director) suspendChecks() {
+	if d.health == nil {
+		return
+	}
+	for vip := range d.vrrpVIPs {
+		d.health.SuspendVIP(netip.AddrFrom4(vip), !d.owned[vip])
 	}
 }
 
@@ -398,7 +412,7 @@ func (d *Director) Reload(spec *config.Spec) error {
 	}
 	prev := d.Plan
 	d.Plan = p
-	if err := d.setServices(p.Services); err != nil {
+	if err := d.offer(p); err != nil { // through the health checks (health.go)
 		d.Plan = prev
 		return err
 	}
@@ -409,6 +423,8 @@ func (d *Director) Reload(spec *config.Spec) error {
 // priority 0 so that a backup takes over at once) and detaches and closes
 // everything.
 func (d *Director) Run(ctx context.Context) error {
+	stopHealth := d.health.Start(ctx) // health checks run while the director does (health.go)
+	defer stopHealth()
 	if d.vrrp == nil {
 		return d.Dataplane.Run(ctx)
 	}

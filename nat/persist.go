@@ -13,7 +13,8 @@ import (
 // lives. A template lives while connections made through it live, and for
 // the persistence timeout after the last of them was made or ended. A
 // quiesced server (weight 0) keeps its persistent clients; a server no
-// longer in the service does not.
+// longer in the service, or one health checks took out (Counts.Down), does
+// not.
 
 // tmplKey names a template: the masked client address, the virtual
 // service's address and port, and the protocol.
@@ -72,14 +73,16 @@ func (t *Table) persistentReal(svc *Service, client [4]byte, now int64, h schedu
 	defer ts.mu.Unlock()
 	if tp, found := ts.m[k]; found {
 		for _, cand := range svc.Reals {
-			if cand.dest == tp.dest {
+			// A server health checks took out (kept at weight 0 by
+			// inhibit_on_failure) loses its persistent clients too.
+			if cand.dest == tp.dest && !cand.Counts.Down() {
 				tp.conns++
 				tp.expires = max(tp.expires, now+int64(svc.Persistence))
 				ts.m[k] = tp
 				return cand, true
 			}
 		}
-		// The server left the service: forget the template.
+		// The server left the service or is down: forget the template.
 		delete(ts.m, k)
 	}
 	i := svc.Sched.Pick(h)

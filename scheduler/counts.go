@@ -35,8 +35,24 @@ type Counts struct {
 	_ [cacheLine - 16]byte
 
 	overload   atomic.Bool   // IP_VS_DEST_F_OVERLOAD
+	down       atomic.Bool   // taken out by health checks; see SetDown
 	thresholds atomic.Uint64 // upper<<32 | lower
 	_          [cacheLine - 16]byte
+}
+
+// SetDown records whether health checks took the server out of service
+// (it failed its checks, or it is a sorry server that is not serving).
+// The control plane sets it after it installed a pool without the server
+// (or with it at weight 0), and clears it before it installs one with the
+// server back. Schedulers do not read it: they see the pool they are
+// given. The connection table (package nat) reads it for every datagram
+// of an established UDP flow and schedules such a flow anew when its
+// server is down, unless the service keeps dead destinations.
+func (c *Counts) SetDown(down bool) { c.down.Store(down) }
+
+// Down reports what SetDown last recorded. A nil Counts is never down.
+func (c *Counts) Down() bool {
+	return c != nil && c.down.Load()
 }
 
 // Overloaded reports whether the server is overloaded: its connections

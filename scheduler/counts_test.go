@@ -190,3 +190,36 @@ func TestCountsSize(t *testing.T) {
 }
 
 func sizeOf[T any](p *T) uintptr { return unsafe.Sizeof(*p) }
+
+// TestCountsDown checks the health flag: set and cleared by SetDown, never
+// set on a nil Counts, and independent of the counts and the overload
+// state, which schedulers keep reading as before.
+func TestCountsDown(t *testing.T) {
+	var nilCounts *Counts
+	if nilCounts.Down() {
+		t.Fatal("a nil Counts reads down")
+	}
+	pool := []Server{{Weight: 1, Counts: new(Counts)}}
+	s, err := New("rr", pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := pool[0].Counts
+	if c.Down() {
+		t.Fatal("a new Counts reads down")
+	}
+	c.SetDown(true)
+	c.Add(false)
+	if !c.Down() || c.Overloaded() || c.Inactive.Load() != 1 {
+		t.Fatalf("after SetDown(true): down %v overloaded %v inactive %d", c.Down(), c.Overloaded(), c.Inactive.Load())
+	}
+	// Schedulers see the pool they were given, not the flag: taking a
+	// server out is the control plane's job (a new snapshot).
+	if got := s.Pick(Hint{}); got != 0 {
+		t.Fatalf("rr picked %d with the only server flagged down, want 0", got)
+	}
+	c.SetDown(false)
+	if c.Down() {
+		t.Fatal("SetDown(false) left it down")
+	}
+}
