@@ -255,6 +255,7 @@ type Director struct {
 
 	// mu guards the services offered (wanted) and the VIPs owned through
 	// VRRP, from which publish computes what the dataplane serves.
+	rates    rates // per real server and service, for xvs list --rate (stats.go)
 	mu       sync.Mutex
 	wanted   []*nat.Service
 	owned    map[[4]byte]bool
@@ -425,6 +426,9 @@ func (d *Director) Reload(spec *config.Spec) error {
 func (d *Director) Run(ctx context.Context) error {
 	stopHealth := d.health.Start(ctx) // health checks run while the director does (health.go)
 	defer stopHealth()
+	ectx, stopRates := context.WithCancel(ctx)
+	defer stopRates()
+	go d.estimate(ectx) // rate estimators (stats.go)
 	if d.vrrp == nil {
 		return d.Dataplane.Run(ctx)
 	}

@@ -7,6 +7,7 @@ import (
 	"github.com/xvs-project/xvs/config"
 	"github.com/xvs-project/xvs/internal/header"
 	"github.com/xvs-project/xvs/internal/ipvsadm"
+	"github.com/xvs-project/xvs/scheduler"
 )
 
 // ServiceList is what the admin API's GET /v1/services returns.
@@ -40,7 +41,11 @@ func (d *Director) Services() []ipvsadm.Service {
 		}
 	}
 	out := make([]ipvsadm.Service, 0, len(wanted))
+	ids := make([]svcID, 0, len(wanted))
+	counts := make([][]*scheduler.Counts, 0, len(wanted))
 	for _, s := range wanted {
+		ids = append(ids, svcID{s.VIP, s.Port, s.Proto})
+		var cs []*scheduler.Counts
 		proto := protoName(s.Proto)
 		vs := conf[svcKey{s.VIP, s.Port, proto}]
 		svc := ipvsadm.Service{
@@ -66,9 +71,12 @@ func (d *Director) Services() []ipvsadm.Service {
 				}
 			}
 			svc.Reals = append(svc.Reals, real)
+			cs = append(cs, r.Counts)
 		}
 		out = append(out, svc)
+		counts = append(counts, cs)
 	}
+	d.fillStats(out, ids, counts)
 	return out
 }
 

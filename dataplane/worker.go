@@ -21,6 +21,8 @@ const (
 	CounterControl                                   // control frames (VRRP) handed to the control plane
 	CounterControlDropped                            // control frames dropped: the control queue was full
 	CounterAnswers                                   // ARP and echo answers for owned VIPs sent back out
+	CounterBatchWAN                                  // receive batches (non-empty) taken from WAN
+	CounterBatchLAN                                  // receive batches (non-empty) taken from LAN
 	NumCounters
 )
 
@@ -29,7 +31,7 @@ func CounterName(i int) string {
 	if i < int(nat.NumDrops) {
 		return nat.Drop(i).String()
 	}
-	return [...]string{"rx_wan", "rx_lan", "tx_wan", "tx_lan", "kick_errors", "control", "control_queue_full", "answers"}[i-int(nat.NumDrops)]
+	return [...]string{"rx_wan", "rx_lan", "tx_wan", "tx_lan", "kick_errors", "control", "control_queue_full", "answers", "batches_wan", "batches_lan"}[i-int(nat.NumDrops)]
 }
 
 // Counters is a snapshot of counters, summed over workers.
@@ -52,7 +54,9 @@ type worker struct {
 	ctl            *controlQueue
 
 	descs     [batchSize]xsk.Desc
-	local     Counters // counted since the last publish
+	lastDest  uint32    // the real server of the frame rewrite last passed (nat.Result.Dest)
+	dests     destStats // traffic per real server
+	local     Counters  // counted since the last publish
 	published [NumCounters]atomic.Uint64
 }
 
@@ -108,9 +112,11 @@ func (w *worker) pump(rx, tx *xsk.Socket, inbound bool, now int64) int {
 	var srcMAC [6]byte
 	if inbound {
 		w.local[CounterRxWAN] += uint64(n)
+		w.local[CounterBatchWAN]++
 		view, srcMAC = w.neigh.view(w.lanIf), w.lanMAC
 	} else {
 		w.local[CounterRxLAN] += uint64(n)
+		w.local[CounterBatchLAN]++
 		view, srcMAC = w.neigh.view(w.wanIf), w.wanMAC
 	}
 	// Control frames (VRRP) first, so that a full batch of data never
@@ -167,6 +173,7 @@ func (w *worker) forward(frame []byte, tx *xsk.Socket, view *linkView, srcMAC [6
 	} else {
 		w.local[CounterTxWAN]++
 	}
+	w.dests.count(w.lastDest, inbound, len(frame)-header.EthernetSize) // IPVS counts IP bytes
 	return nat.DropNone
 }
 
@@ -199,6 +206,7 @@ func (w *worker) rewrite(frame []byte, view *linkView, srcMAC [6]byte, inbound b
 	if r.Drop != nat.DropNone {
 		return r.Drop
 	}
+	w.lastDest = r.Dest
 	nh, mac, ok := view.resolve(r.NextHop)
 	if !ok {
 		if inbound || r.MAC == ([6]byte{}) {
@@ -218,6 +226,7 @@ func (w *worker) rewrite(frame []byte, view *linkView, srcMAC [6]byte, inbound b
 
 // publish adds the local counts to the published ones.
 func (w *worker) publish() {
+	w.dests.publish()
 	for i := range w.local {
 		if v := w.local[i]; v != 0 {
 			w.published[i].Add(v)

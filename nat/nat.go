@@ -125,6 +125,10 @@ type Result struct {
 	// MAC is the client side's link-layer address learnt from the
 	// client's frames (Outbound only), for when the neighbour table has none.
 	MAC [6]byte
+	// Dest is the connection's real server as its number in the table's
+	// registry plus one (Table.Dests), for per-server traffic counters;
+	// 0 when the frame was dropped.
+	Dest uint32
 }
 
 const tcpFlagsMask = header.TCPFlagSyn | header.TCPFlagAck | header.TCPFlagRst | header.TCPFlagFin
@@ -254,6 +258,7 @@ func (e *Engine) Inbound(frame []byte, now int64) Result {
 	}
 	var real [4]byte
 	var rport uint16
+	var dest uint32
 	if ok {
 		c := &s.conns[idx]
 		if proto == header.ProtocolTCP {
@@ -263,7 +268,7 @@ func (e *Engine) Inbound(frame []byte, now int64) Result {
 		c.InPkts++
 		c.InBytes += size
 		c.ClientMAC = header.Ethernet(frame).Source()
-		real, rport = c.Real, c.RPort
+		real, rport, dest = c.Real, c.RPort, c.Dest
 		s.mu.Unlock()
 	} else {
 		s.mu.Unlock()
@@ -307,19 +312,21 @@ func (e *Engine) Inbound(frame []byte, now int64) Result {
 		s.mu.Lock()
 		if cur, dup := s.get(dirInput, &fk); dup {
 			// Another worker created it meanwhile: use theirs.
-			real, rport = s.conns[cur].Real, s.conns[cur].RPort
+			real, rport, dest = s.conns[cur].Real, s.conns[cur].RPort, s.conns[cur].Dest
 			t.releaseTemplate(&c, now)
 		} else if _, ok := t.insert(s, c); !ok {
 			s.mu.Unlock()
 			t.releaseTemplate(&c, now)
 			return Result{Drop: DropTableFull}
+		} else {
+			dest = c.Dest
 		}
 		s.mu.Unlock()
 	}
 
 	rewriteAddrPort(ip, l4, false, real, rport)
 	ip.DecrementTTLWithChecksumUpdate()
-	return Result{NextHop: real}
+	return Result{NextHop: real, Dest: dest + 1}
 }
 
 // reschedules reports whether a UDP flow to the service whose server is
@@ -366,10 +373,10 @@ func (e *Engine) Outbound(frame []byte, now int64) Result {
 	c.Expires = now + t.timeouts[c.State]
 	c.OutPkts++
 	c.OutBytes += uint64(len(frame))
-	vip, vport, mac := c.VIP, c.VPort, c.ClientMAC
+	vip, vport, mac, dest := c.VIP, c.VPort, c.ClientMAC, c.Dest
 	s.mu.Unlock()
 
 	rewriteAddrPort(ip, l4, true, vip, vport)
 	ip.DecrementTTLWithChecksumUpdate()
-	return Result{NextHop: client, MAC: mac}
+	return Result{NextHop: client, MAC: mac, Dest: dest + 1}
 }

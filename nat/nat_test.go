@@ -639,3 +639,40 @@ func TestSynFloodEvictsEmbryonicOnly(t *testing.T) {
 	}
 	t.Logf("%d established kept, %d embryonic evicted, %d SYNs refused as table_full", len(est), e.Table().Evicted(), full)
 }
+
+// TestResultNamesTheRealServer: Result.Dest names the counts of the real
+// server a frame went to or came from (Table.Dests), so workers can count
+// traffic per server; Conns counts the connections made to each.
+func TestResultNamesTheRealServer(t *testing.T) {
+	e := newEngine(t, 1, 1)
+	svc := e.Services().Lookup(vip, 80, header.ProtocolUDP)
+	for i := 0; i < 4; i++ {
+		sport := uint16(7000 + i)
+		r := e.Inbound(pkt{src: client, dst: vip, sport: sport, dport: 80, udp: true}.build(t), 0)
+		if r.Drop != DropNone || r.Dest == 0 {
+			t.Fatalf("inbound %d: %+v", i, r)
+		}
+		got := e.Table().Dests()[r.Dest-1]
+		want := svc.Reals[0].Counts
+		if r.NextHop == rs[1] {
+			want = svc.Reals[1].Counts
+		}
+		if got != want {
+			t.Fatalf("inbound %d to %v: Dest %d names other counts", i, r.NextHop, r.Dest)
+		}
+		back := e.Outbound(pkt{src: r.NextHop, dst: client, sport: 8080, dport: sport, udp: true}.build(t), 0)
+		if back.Dest != r.Dest {
+			t.Fatalf("outbound %d: Dest %d, inbound had %d", i, back.Dest, r.Dest)
+		}
+		again := e.Inbound(pkt{src: client, dst: vip, sport: sport, dport: 80, udp: true}.build(t), 0)
+		if again.Dest != r.Dest {
+			t.Fatalf("second datagram %d: Dest %d, first had %d", i, again.Dest, r.Dest)
+		}
+	}
+	if a, b := svc.Reals[0].Counts.Conns.Load(), svc.Reals[1].Counts.Conns.Load(); a != 2 || b != 2 {
+		t.Errorf("Conns %d and %d, want 2 and 2 (wrr 1:1 over 4 flows)", a, b)
+	}
+	if r := e.Inbound(pkt{src: client, dst: vip, sport: 9, dport: 81, udp: true}.build(t), 0); r.Dest != 0 {
+		t.Errorf("a dropped frame has Dest %d, want 0", r.Dest)
+	}
+}

@@ -111,6 +111,16 @@ func (t *Table) register(c *scheduler.Counts) uint32 {
 	return uint32(len(next) - 1)
 }
 
+// Dests returns the registry of real servers' connection counts: the
+// counts of the real server numbered i (Result.Dest i+1) are Dests()[i].
+// The registry only grows; the slice returned must not be modified.
+func (t *Table) Dests() []*scheduler.Counts {
+	if p := t.dests.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
 // counts returns the registered counts of a connection's real server, or
 // nil for a connection made without a registered server (tests).
 func (t *Table) counts(c *Conn) *scheduler.Counts {

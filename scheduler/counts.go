@@ -28,11 +28,14 @@ type Counts struct {
 	Active atomic.Int64
 	// Inactive is the number of inactive connections, IPVS's InActConn.
 	Inactive atomic.Int64
+	// Conns is the number of connections ever made to the server (Add
+	// calls), IPVS's Conns statistic.
+	Conns atomic.Uint64
 
 	// The counters change with every connection; the overload flag, read
 	// by every Pick, changes rarely. A line of its own keeps it shared in
 	// every reader's cache.
-	_ [cacheLine - 16]byte
+	_ [cacheLine - 24]byte
 
 	overload   atomic.Bool   // IP_VS_DEST_F_OVERLOAD
 	down       atomic.Bool   // taken out by health checks; see SetDown
@@ -94,6 +97,7 @@ func clampThreshold(v int) uint32 {
 // Add counts a new connection to the server, active or not, and marks the
 // server overloaded if its connections reached the upper threshold.
 func (c *Counts) Add(active bool) {
+	c.Conns.Add(1)
 	if active {
 		c.Active.Add(1)
 	} else {

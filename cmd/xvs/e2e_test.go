@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -224,6 +225,37 @@ func TestForwardWRR(t *testing.T) {
 			t.Errorf("xvs list -n line %d: %q, want it to start %q\n%s", i+2, got, w, out.String())
 			break
 		}
+	}
+	// Per real server counters, as ipvsadm -Ln --stats --exact shows
+	// them: every datagram was a flow of its own, one packet each way.
+	out.Reset()
+	if code := Main([]string{"list", "-n", "--stats", "--exact", "--admin", d.Admin}, &out, &errb); code != 0 {
+		t.Fatalf("xvs list --stats: exit %d: %s", code, errb.String())
+	}
+	t.Logf("xvs list -n --stats --exact:\n%s", out.String())
+	udpShare := map[string]int{"198.18.1.11:53": 501, "198.18.1.12:53": 334, "198.18.1.13:53": 167}
+	inUDP, checked := false, 0
+	for _, line := range strings.Split(out.String(), "\n") {
+		f := strings.Fields(line)
+		if len(f) > 1 && (f[0] == "TCP" || f[0] == "UDP") {
+			inUDP = f[0] == "UDP"
+		}
+		if !inUDP || len(f) != 7 || f[0] != "->" {
+			continue
+		}
+		want, ok := udpShare[f[1]]
+		if !ok {
+			continue
+		}
+		checked++
+		w := strconv.Itoa(want)
+		if f[2] != w || f[3] != w || f[4] != w || f[5] == "0" || f[6] == "0" {
+			t.Errorf("xvs list --stats for %s: conns %s, packets in %s out %s, bytes in %s out %s; want %d connections and packets each way",
+				f[1], f[2], f[3], f[4], f[5], f[6], want)
+		}
+	}
+	if checked != 3 {
+		t.Errorf("xvs list --stats showed %d of the 3 UDP real servers:\n%s", checked, out.String())
 	}
 	if m["xvs_frames_forwarded_total"] < 4*n {
 		t.Errorf("director forwarded %v frames, expected at least %d", m["xvs_frames_forwarded_total"], 4*n)
