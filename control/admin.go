@@ -2,6 +2,7 @@ package control
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/netip"
 	"time"
@@ -45,7 +46,8 @@ func (d *Director) Connections() []ConnEntry {
 
 // AdminHandler serves the local admin API: GET /v1/connections returns
 // the connection table as JSON ([]ConnEntry); GET /v1/services the virtual
-// services (ServiceList); GET /v1/vrrp the
+// services (ServiceList); POST /v1/reals applies a RealEdit (404 for an
+// unknown service or server, 409 when refused); GET /v1/vrrp the
 // vrrp_instances' states ([]VRRPStatus); POST /v1/reload calls reload
 // and answers 200 with nothing, or 409 with the reason the new
 // configuration was refused (the running one stays). It is meant for a
@@ -56,6 +58,20 @@ func AdminHandler(d *Director, reload func() error) http.Handler {
 	mux.HandleFunc("POST /v1/reload", func(w http.ResponseWriter, r *http.Request) {
 		if err := reload(); err != nil {
 			http.Error(w, err.Error(), http.StatusConflict)
+		}
+	})
+	mux.HandleFunc("POST /v1/reals", func(w http.ResponseWriter, r *http.Request) {
+		var e RealEdit
+		if err := json.NewDecoder(r.Body).Decode(&e); err != nil {
+			http.Error(w, "bad request: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		if err := d.EditReal(e); err != nil {
+			code := http.StatusConflict
+			if errors.Is(err, ErrNoSuchService) || errors.Is(err, ErrNoSuchReal) {
+				code = http.StatusNotFound
+			}
+			http.Error(w, err.Error(), code)
 		}
 	})
 	mux.HandleFunc("GET /v1/services", func(w http.ResponseWriter, r *http.Request) {

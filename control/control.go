@@ -255,7 +255,8 @@ type Director struct {
 
 	// mu guards the services offered (wanted) and the VIPs owned through
 	// VRRP, from which publish computes what the dataplane serves.
-	rates    rates // per real server and service, for xvs list --rate (stats.go)
+	rates    rates      // per real server and service, for xvs list --rate (stats.go)
+	reloadMu sync.Mutex // one Reload or EditReal at a time
 	mu       sync.Mutex
 	wanted   []*nat.Service
 	owned    map[[4]byte]bool
@@ -392,8 +393,15 @@ func (d *Director) VRRP() []VRRPStatus {
 // never pauses. A configuration that cannot be applied, or that changes
 // what only a restart can (the interfaces, queues, max_connections,
 // lvs_timeouts), is refused with the reason and the running one stays.
-// Reload must not be called concurrently with itself.
+// Reloads and runtime edits (EditReal) are applied one at a time.
 func (d *Director) Reload(spec *config.Spec) error {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	return d.reload(spec)
+}
+
+// reload is Reload with d.reloadMu held.
+func (d *Director) reload(spec *config.Spec) error {
 	p, err := newPlan(spec, d.Plan)
 	if err != nil {
 		return err

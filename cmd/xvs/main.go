@@ -29,6 +29,8 @@ commands:
   list -c            the running director's connection table, as ipvsadm -Lnc
   reload             re-read the running director's configuration (as SIGHUP does)
   vrrp [--json]      the running director's vrrp_instances: state, priority, master
+  edit -a|-e|-d -t|-u VIP:PORT -r IP:PORT [-w W] [-x U] [-y L]
+                     add, edit or delete a real server until the next reload (ipvsadm -a/-e/-d)
   lab up | lab down  build or remove the standard netns lab
   demo               lab up, director, 1000 HTTP requests and 1000 UDP datagrams, summary, lab down
 `
@@ -56,6 +58,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return cmdReload(args[1:], stdout, stderr)
 	case "vrrp":
 		return cmdVRRP(args[1:], stdout, stderr)
+	case "edit":
+		return cmdEdit(args[1:], stdout, stderr)
 	case "bench":
 		return cmdBench(args[1:], stdout, stderr)
 	case "help", "-h", "--help":

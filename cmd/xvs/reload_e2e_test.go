@@ -303,3 +303,69 @@ func TestReloadTenTimesUnderLoad(t *testing.T) {
 		t.Error("no traffic went through: the test showed nothing")
 	}
 }
+
+// TestRuntimeEdits: xvs edit adds, edits and deletes real servers in the
+// running director as ipvsadm -a/-e/-d do; xvs list shows the result, new
+// connections follow it, and a reload brings the file's configuration
+// back.
+func TestRuntimeEdits(t *testing.T) {
+	l := upLab(t)
+	conf := filepath.Join(t.TempDir(), "keepalived.conf")
+	confWith(t, conf, 11, 12)
+	d, err := startDirector(l, t.TempDir(), "-f", conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		d.Stop()
+		if t.Failed() {
+			t.Logf("director log:\n%s", d.Log())
+		}
+	})
+	run := func(args ...string) string {
+		t.Helper()
+		var out, errb bytes.Buffer
+		if code := Main(append(args, "--admin", d.Admin), &out, &errb); code != 0 {
+			t.Fatalf("xvs %s: exit %d: %s", strings.Join(args, " "), code, errb.String())
+		}
+		return out.String()
+	}
+	split := func() map[string]int {
+		t.Helper()
+		res, err := lab.RunTraffic(l.ClientNS, lab.TrafficConfig{VIP: l.VIP, Requests: 60})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.TCP.Failed != 0 {
+			t.Fatalf("failures: %s", res.String())
+		}
+		return res.TCP.PerServer
+	}
+	run("edit", "-a", "-t", "198.18.0.100:80", "-r", "198.18.1.13:80", "-w", "2")
+	run("edit", "-e", "-t", "198.18.0.100:80", "-r", "198.18.1.11:80", "-w", "0")
+	run("edit", "-d", "-t", "198.18.0.100:80", "-r", "198.18.1.12:80")
+	list := run("list", "-n")
+	t.Logf("after the edits:\n%s", list)
+	for _, want := range []string{"  -> 198.18.1.11:80               Masq    0 ", "  -> 198.18.1.13:80               Masq    2 "} {
+		if !strings.Contains(list, want) {
+			t.Errorf("xvs list lacks %q", want)
+		}
+	}
+	if strings.Contains(list, "198.18.1.12:80") {
+		t.Error("the deleted real server is still listed")
+	}
+	if got := split(); got["rs3"] != 60 {
+		t.Errorf("new connections after the edits went to %v, want all 60 to rs3", got)
+	}
+	// Refused edits say why and change nothing.
+	var out, errb bytes.Buffer
+	if code := Main([]string{"edit", "-d", "-t", "198.18.0.100:80", "-r", "198.18.1.99:80", "--admin", d.Admin}, &out, &errb); code == 0 ||
+		!strings.Contains(errb.String(), "no such real server") {
+		t.Errorf("deleting an unknown real server: exit %d, %q", code, errb.String())
+	}
+	// A reload reads the file again: rs1 and rs2 at weight 1.
+	run("reload")
+	if got := split(); got["rs1"] != 30 || got["rs2"] != 30 {
+		t.Errorf("after the reload new connections went to %v, want rs1 and rs2 30 each", got)
+	}
+}
