@@ -60,3 +60,11 @@ fuzz:
 
 clean:
 	rm -rf bin
+
+# install puts bin/xvs in /usr/local/bin and the systemd unit in
+# /etc/systemd/system (as root; DESTDIR for packaging). Then:
+# systemctl daemon-reload && systemctl enable --now xvs
+.PHONY: install
+install: build
+	install -D -m 0755 $(BIN) $(DESTDIR)/usr/local/bin/xvs
+	install -D -m 0644 dist/xvs.service $(DESTDIR)/etc/systemd/system/xvs.service

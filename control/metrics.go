@@ -1,31 +1,107 @@
 package control
 
 import (
+	"sort"
+	"strconv"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/xvs-project/xvs/dataplane"
 	"github.com/xvs-project/xvs/nat"
+	"github.com/xvs-project/xvs/vrrp"
 )
 
 // collector exposes the director's counters to Prometheus, read when
 // scraped: the fast path only adds to per-worker counters.
 type collector struct {
-	d         *Director
+	d *Director
+
 	frames    *prometheus.Desc
 	dropped   *prometheus.Desc
 	forwarded *prometheus.Desc
 	kickErrs  *prometheus.Desc
 	xdp       *prometheus.Desc
-	conns     *prometheus.Desc
-	evicted   *prometheus.Desc
 	xskDrops  *prometheus.Desc
+
+	qFrames    *prometheus.Desc
+	qForwarded *prometheus.Desc
+	qBatches   *prometheus.Desc
+
+	conns     *prometheus.Desc
+	connsMax  *prometheus.Desc
+	evicted   *prometheus.Desc
+	refused   *prometheus.Desc
+	templates *prometheus.Desc
+
+	vrrpState       *prometheus.Desc
+	vrrpPriority    *prometheus.Desc
+	vrrpBase        *prometheus.Desc
+	vrrpTransitions *prometheus.Desc
+	vrrpSent        *prometheus.Desc
+	vrrpReceived    *prometheus.Desc
+	vrrpDropped     *prometheus.Desc
 }
 
-// NewCollector returns a Prometheus collector of the director's counters:
-// xvs_frames_received_total{side}, xvs_frames_forwarded_total,
-// xvs_frames_dropped_total{reason}, xvs_tx_kick_errors_total,
-// xvs_xdp_frames_total{verdict}, xvs_xsk_dropped_total{reason},
-// xvs_connections and xvs_connections_evicted_total.
+// NewCollector returns a Prometheus collector of the director's counters,
+// read from the workers' published counters, the kernel and the control
+// plane when scraped (nothing is counted for it on the fast path):
+//
+// Frames, summed over queues:
+//   - xvs_frames_received_total{side}: frames taken from the AF_XDP
+//     sockets, side "wan" or "lan".
+//   - xvs_frames_forwarded_total: frames rewritten and queued for
+//     transmission.
+//   - xvs_frames_dropped_total{reason}: frames the workers dropped, by
+//     nat.Drop reason (table_full, no_neighbour, bad_l4_checksum, ...),
+//     and control_queue_full for VRRP frames the control queue had no
+//     room for.
+//   - xvs_tx_kick_errors_total: transmit kicks that failed (a link down).
+//   - xvs_xdp_frames_total{verdict}: the XDP classifier's verdicts: pass,
+//     redirect, redirect_malformed, redirect_vrrp, arp_reply, echo_reply.
+//   - xvs_xsk_dropped_total{reason}: the kernel's AF_XDP socket drops:
+//     rx_dropped (no fill frame), rx_ring_full (the workers fell behind),
+//     rx_invalid_descs, tx_invalid_descs.
+//
+// Per queue (the label queue is the queue number, one worker each):
+//   - xvs_queue_frames_received_total{queue,side}
+//   - xvs_queue_frames_forwarded_total{queue}
+//   - xvs_queue_batches_total{queue,side}: non-empty receive batches (at
+//     most 64 frames each); frames/batches near 64 means the worker is
+//     saturated, near 1 that it is mostly idle.
+//
+// Connection table:
+//   - xvs_connections: entries now.
+//   - xvs_connections_max: the table's capacity (max_connections, else
+//     the default sized from memory, rounded up to the 256 shards; each
+//     shard holds 1/256 of it, so refusals may begin a little earlier).
+//   - xvs_connections_evicted_total: embryonic (SYN_RECV) entries evicted
+//     from a full shard to make room.
+//   - xvs_connections_refused_total: new flows refused because their
+//     shard was full and nothing could be evicted (the frames counted
+//     under xvs_frames_dropped_total{reason="table_full"}; a retransmitted
+//     SYN is counted again).
+//   - xvs_persistence_templates: persistence templates now.
+//
+// VRRP, only with vrrp_instances (the label is vrrp_instance, not
+// instance, which Prometheus sets to the scraped target):
+//   - xvs_vrrp_state{vrrp_instance}: 0 INIT, 1 BACKUP, 2 MASTER, 3 FAULT
+//     (the values of keepalived-exporter's keepalived_vrrp_state).
+//   - xvs_vrrp_priority{vrrp_instance}: the effective priority (after
+//     track_interface and track_script weights; 0 while stopping).
+//   - xvs_vrrp_base_priority{vrrp_instance}: the configured priority.
+//   - xvs_vrrp_transitions_total{vrrp_instance}: state changes.
+//   - xvs_vrrp_adverts_sent_total: adverts sent, every instance.
+//   - xvs_vrrp_adverts_received_total: received adverts used by an
+//     instance.
+//   - xvs_vrrp_adverts_dropped_total{reason}: received adverts not used,
+//     by reason (checksum, ttl, version_mismatch, vrid_mismatch,
+//     auth_failed, interval_mismatch, unknown_vrid, not_a_peer, ...).
+//
+// `xvs run` registers next to it xvs_config_reloads_total{result}
+// (applied or refused), xvs_config_last_reload_successful, and client_golang's
+// Go runtime (go_*) and process (process_*) collectors.
 func NewCollector(d *Director) prometheus.Collector {
+	queue, side := []string{"queue"}, []string{"queue", "side"}
+	inst := []string{"vrrp_instance"}
 	return &collector{
 		d:         d,
 		frames:    prometheus.NewDesc("xvs_frames_received_total", "Frames received from the AF_XDP sockets, by interface side.", []string{"side"}, nil),
@@ -33,42 +109,124 @@ func NewCollector(d *Director) prometheus.Collector {
 		dropped:   prometheus.NewDesc("xvs_frames_dropped_total", "Frames dropped by the workers, by reason.", []string{"reason"}, nil),
 		kickErrs:  prometheus.NewDesc("xvs_tx_kick_errors_total", "Transmit kicks that failed, e.g. while a link was down.", nil, nil),
 		xdp:       prometheus.NewDesc("xvs_xdp_frames_total", "Frames seen by the XDP classifier, by verdict.", []string{"verdict"}, nil),
-		conns:     prometheus.NewDesc("xvs_connections", "Entries in the connection table.", nil, nil),
 		xskDrops:  prometheus.NewDesc("xvs_xsk_dropped_total", "Frames the kernel could not hand to the AF_XDP sockets, by reason.", []string{"reason"}, nil),
+
+		qFrames:    prometheus.NewDesc("xvs_queue_frames_received_total", "Frames received by one queue's worker, by interface side.", side, nil),
+		qForwarded: prometheus.NewDesc("xvs_queue_frames_forwarded_total", "Frames one queue's worker rewrote and queued for transmission.", queue, nil),
+		qBatches:   prometheus.NewDesc("xvs_queue_batches_total", "Non-empty receive batches (up to 64 frames) of one queue's worker, by interface side.", side, nil),
+
+		conns:     prometheus.NewDesc("xvs_connections", "Entries in the connection table.", nil, nil),
+		connsMax:  prometheus.NewDesc("xvs_connections_max", "Bound of the connection table (max_connections or the memory-sized default).", nil, nil),
 		evicted:   prometheus.NewDesc("xvs_connections_evicted_total", "Embryonic (SYN_RECV) entries evicted from a full connection table to make room.", nil, nil),
+		refused:   prometheus.NewDesc("xvs_connections_refused_total", "New flows refused because the connection table was full and nothing could be evicted.", nil, nil),
+		templates: prometheus.NewDesc("xvs_persistence_templates", "Persistence templates (persistence_timeout) in the connection table.", nil, nil),
+
+		vrrpState:       prometheus.NewDesc("xvs_vrrp_state", "State of a vrrp_instance: 0 INIT, 1 BACKUP, 2 MASTER, 3 FAULT.", inst, nil),
+		vrrpPriority:    prometheus.NewDesc("xvs_vrrp_priority", "Effective priority of a vrrp_instance, after tracking weights.", inst, nil),
+		vrrpBase:        prometheus.NewDesc("xvs_vrrp_base_priority", "Configured priority of a vrrp_instance.", inst, nil),
+		vrrpTransitions: prometheus.NewDesc("xvs_vrrp_transitions_total", "State changes of a vrrp_instance since start.", inst, nil),
+		vrrpSent:        prometheus.NewDesc("xvs_vrrp_adverts_sent_total", "VRRP adverts sent, all instances.", nil, nil),
+		vrrpReceived:    prometheus.NewDesc("xvs_vrrp_adverts_received_total", "VRRP adverts received and used by an instance.", nil, nil),
+		vrrpDropped:     prometheus.NewDesc("xvs_vrrp_adverts_dropped_total", "VRRP adverts received and not used, by reason.", []string{"reason"}, nil),
 	}
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.frames, c.forwarded, c.dropped, c.kickErrs, c.xdp, c.conns, c.evicted, c.xskDrops} {
+	for _, d := range []*prometheus.Desc{
+		c.frames, c.forwarded, c.dropped, c.kickErrs, c.xdp, c.xskDrops,
+		c.qFrames, c.qForwarded, c.qBatches,
+		c.conns, c.connsMax, c.evicted, c.refused, c.templates,
+		c.vrrpState, c.vrrpPriority, c.vrrpBase, c.vrrpTransitions, c.vrrpSent, c.vrrpReceived, c.vrrpDropped,
+	} {
 		ch <- d
 	}
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
-	cnt := c.d.Dataplane.Counters()
-	ch <- prometheus.MustNewConstMetric(c.frames, prometheus.CounterValue, float64(cnt[dataplane.CounterRxWAN]), "wan")
-	ch <- prometheus.MustNewConstMetric(c.frames, prometheus.CounterValue, float64(cnt[dataplane.CounterRxLAN]), "lan")
-	ch <- prometheus.MustNewConstMetric(c.forwarded, prometheus.CounterValue, float64(cnt[nat.DropNone]))
-	for r := nat.DropNone + 1; r < nat.NumDrops; r++ {
-		ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(cnt[r]), r.String())
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
-	ch <- prometheus.MustNewConstMetric(c.dropped, prometheus.CounterValue, float64(cnt[dataplane.CounterControlDropped]), "control_queue_full")
-	ch <- prometheus.MustNewConstMetric(c.kickErrs, prometheus.CounterValue, float64(cnt[dataplane.CounterKickErrors]))
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	cnt := c.d.Dataplane.Counters()
+	counter(c.frames, cnt[dataplane.CounterRxWAN], "wan")
+	counter(c.frames, cnt[dataplane.CounterRxLAN], "lan")
+	counter(c.forwarded, cnt[nat.DropNone])
+	for r := nat.DropNone + 1; r < nat.NumDrops; r++ {
+		counter(c.dropped, cnt[r], r.String())
+	}
+	counter(c.dropped, cnt[dataplane.CounterControlDropped], "control_queue_full")
+	counter(c.kickErrs, cnt[dataplane.CounterKickErrors])
 	if x, err := c.d.Dataplane.XDPCounters(); err == nil {
-		ch <- prometheus.MustNewConstMetric(c.xdp, prometheus.CounterValue, float64(x.Passed), "pass")
-		ch <- prometheus.MustNewConstMetric(c.xdp, prometheus.CounterValue, float64(x.Redirected), "redirect")
-		ch <- prometheus.MustNewConstMetric(c.xdp, prometheus.CounterValue, float64(x.RedirectedMalformed), "redirect_malformed")
-		ch <- prometheus.MustNewConstMetric(c.xdp, prometheus.CounterValue, float64(x.RedirectedVRRP), "redirect_vrrp")
-		ch <- prometheus.MustNewConstMetric(c.xdp, prometheus.CounterValue, float64(x.ARPReplies), "arp_reply")
-		ch <- prometheus.MustNewConstMetric(c.xdp, prometheus.CounterValue, float64(x.EchoReplies), "echo_reply")
+		counter(c.xdp, x.Passed, "pass")
+		counter(c.xdp, x.Redirected, "redirect")
+		counter(c.xdp, x.RedirectedMalformed, "redirect_malformed")
+		counter(c.xdp, x.RedirectedVRRP, "redirect_vrrp")
+		counter(c.xdp, x.ARPReplies, "arp_reply")
+		counter(c.xdp, x.EchoReplies, "echo_reply")
 	}
 	if x, err := c.d.Dataplane.SocketDrops(); err == nil {
-		ch <- prometheus.MustNewConstMetric(c.xskDrops, prometheus.CounterValue, float64(x.RxDropped), "rx_dropped")
-		ch <- prometheus.MustNewConstMetric(c.xskDrops, prometheus.CounterValue, float64(x.RxRingFull), "rx_ring_full")
-		ch <- prometheus.MustNewConstMetric(c.xskDrops, prometheus.CounterValue, float64(x.RxInvalid), "rx_invalid_descs")
-		ch <- prometheus.MustNewConstMetric(c.xskDrops, prometheus.CounterValue, float64(x.TxInvalid), "tx_invalid_descs")
+		counter(c.xskDrops, x.RxDropped, "rx_dropped")
+		counter(c.xskDrops, x.RxRingFull, "rx_ring_full")
+		counter(c.xskDrops, x.RxInvalid, "rx_invalid_descs")
+		counter(c.xskDrops, x.TxInvalid, "tx_invalid_descs")
 	}
-	ch <- prometheus.MustNewConstMetric(c.conns, prometheus.GaugeValue, float64(c.d.Engine.Table().Len()))
-	ch <- prometheus.MustNewConstMetric(c.evicted, prometheus.CounterValue, float64(c.d.Engine.Table().Evicted()))
+	c.collectQueues(ch, c.d.Dataplane.QueueCounters())
+
+	t := c.d.Engine.Table()
+	gauge(c.conns, float64(t.Len()))
+	gauge(c.connsMax, float64(t.Cap()))
+	counter(c.evicted, t.Evicted())
+	counter(c.refused, cnt[nat.DropTableFull])
+	gauge(c.templates, float64(t.Templates()))
+
+	if st := c.d.VRRP(); st != nil {
+		sent, received, drops := c.d.VRRPCounters()
+		c.collectVRRP(ch, st, sent, received, drops)
+	}
+}
+
+// collectQueues sends the per-queue metrics of q, indexed by queue.
+func (c *collector) collectQueues(ch chan<- prometheus.Metric, q []dataplane.Counters) {
+	for i := range q {
+		n := strconv.Itoa(i)
+		ch <- prometheus.MustNewConstMetric(c.qFrames, prometheus.CounterValue, float64(q[i][dataplane.CounterRxWAN]), n, "wan")
+		ch <- prometheus.MustNewConstMetric(c.qFrames, prometheus.CounterValue, float64(q[i][dataplane.CounterRxLAN]), n, "lan")
+		ch <- prometheus.MustNewConstMetric(c.qForwarded, prometheus.CounterValue, float64(q[i][nat.DropNone]), n)
+		ch <- prometheus.MustNewConstMetric(c.qBatches, prometheus.CounterValue, float64(q[i][dataplane.CounterBatchWAN]), n, "wan")
+		ch <- prometheus.MustNewConstMetric(c.qBatches, prometheus.CounterValue, float64(q[i][dataplane.CounterBatchLAN]), n, "lan")
+	}
+}
+
+// vrrpStateValues maps VRRPStatus.State to the xvs_vrrp_state value: the
+// vrrp.State number (0 INIT, 1 BACKUP, 2 MASTER, 3 FAULT).
+var vrrpStateValues = map[string]float64{
+	vrrp.Initialize.String(): float64(vrrp.Initialize),
+	vrrp.Backup.String():     float64(vrrp.Backup),
+	vrrp.Master.String():     float64(vrrp.Master),
+	vrrp.Fault.String():      float64(vrrp.Fault),
+}
+
+// collectVRRP sends the VRRP metrics of the instances st and the runner's
+// advert counters.
+func (c *collector) collectVRRP(ch chan<- prometheus.Metric, st []VRRPStatus, sent, received uint64, drops map[string]uint64) {
+	for _, s := range st {
+		if v, ok := vrrpStateValues[s.State]; ok {
+			ch <- prometheus.MustNewConstMetric(c.vrrpState, prometheus.GaugeValue, v, s.Name)
+		}
+		ch <- prometheus.MustNewConstMetric(c.vrrpPriority, prometheus.GaugeValue, float64(s.Priority), s.Name)
+		ch <- prometheus.MustNewConstMetric(c.vrrpBase, prometheus.GaugeValue, float64(s.Base), s.Name)
+		ch <- prometheus.MustNewConstMetric(c.vrrpTransitions, prometheus.CounterValue, float64(s.Transitions), s.Name)
+	}
+	ch <- prometheus.MustNewConstMetric(c.vrrpSent, prometheus.CounterValue, float64(sent))
+	ch <- prometheus.MustNewConstMetric(c.vrrpReceived, prometheus.CounterValue, float64(received))
+	reasons := make([]string, 0, len(drops))
+	for r := range drops {
+		reasons = append(reasons, r)
+	}
+	sort.Strings(reasons)
+	for _, r := range reasons {
+		ch <- prometheus.MustNewConstMetric(c.vrrpDropped, prometheus.CounterValue, float64(drops[r]), r)
+	}
 }

@@ -25,6 +25,9 @@ type Director struct {
 // StartDirector runs `exe run` in l's director namespace (through `ip netns
 // exec`, which executes it in place) with its log, ready file and admin
 // socket in dir and args added, and waits up to 20 s until it forwards.
+// The director logs in the console format and serves metrics on
+// 127.0.0.1:9333 inside the namespace (what the demo, the benchmark and the
+// lab tests scrape); args may override either (e.g. --metrics "").
 func StartDirector(l *Lab, exe, dir string, args ...string) (*Director, error) {
 	return StartDirectorIn(l.LBNS, exe, dir, args...)
 }
@@ -38,7 +41,8 @@ func StartDirectorIn(ns, exe, dir string, args ...string) (*Director, error) {
 	if err != nil {
 		return nil, err
 	}
-	argv := append([]string{"netns", "exec", ns, exe, "run", "--ready-file", ready, "--admin", d.Admin}, args...)
+	argv := append([]string{"netns", "exec", ns, exe, "run", "--ready-file", ready, "--admin", d.Admin,
+		"--log-format", "console", "--metrics", "127.0.0.1:9333"}, args...)
 	d.cmd = exec.Command("ip", argv...)
 	d.cmd.Stdout, d.cmd.Stderr = logf, logf
 	if err := d.cmd.Start(); err != nil {
