@@ -13,7 +13,8 @@ import (
 // collector exposes the director's counters to Prometheus, read when
 // scraped: the fast path only adds to per-worker counters.
 type collector struct {
-	d *Director
+	svc *serviceMetrics // per service and real server (metrics_services.go)
+	d   *Director
 
 	frames    *prometheus.Desc
 	dropped   *prometheus.Desc
@@ -96,6 +97,20 @@ type collector struct {
 //     by reason (checksum, ttl, version_mismatch, vrid_mismatch,
 //     auth_failed, interval_mismatch, unknown_vrid, not_a_peer, ...).
 //
+// Per virtual service (labels protocol, vip, port) and real server (and
+// real, IP:PORT), the numbers of xvs list --stats; direction is in (client
+// to server) or out:
+//   - xvs_service_connections_total, xvs_service_packets_total{direction},
+//     xvs_service_bytes_total{direction} (IP bytes, as IPVS counts).
+//   - xvs_real_connections_total, xvs_real_packets_total{direction},
+//     xvs_real_bytes_total{direction}.
+//   - xvs_real_active_connections, xvs_real_inactive_connections: ipvsadm's
+//     ActiveConn and InActConn.
+//   - xvs_real_weight: the weight in the pool now (health checks and
+//     runtime edits included).
+//   - xvs_real_up: 1 while the health checks keep the server in service,
+//     0 once they took it out.
+//
 // `xvs run` registers next to it xvs_config_reloads_total{result}
 // (applied or refused), xvs_config_last_reload_successful, and client_golang's
 // Go runtime (go_*) and process (process_*) collectors.
@@ -103,6 +118,7 @@ func NewCollector(d *Director) prometheus.Collector {
 	queue, side := []string{"queue"}, []string{"queue", "side"}
 	inst := []string{"vrrp_instance"}
 	return &collector{
+		svc:       newServiceMetrics(d),
 		d:         d,
 		frames:    prometheus.NewDesc("xvs_frames_received_total", "Frames received from the AF_XDP sockets, by interface side.", []string{"side"}, nil),
 		forwarded: prometheus.NewDesc("xvs_frames_forwarded_total", "Frames rewritten and queued for transmission.", nil, nil),
@@ -132,6 +148,7 @@ func NewCollector(d *Director) prometheus.Collector {
 }
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
+	c.svc.describe(ch)
 	for _, d := range []*prometheus.Desc{
 		c.frames, c.forwarded, c.dropped, c.kickErrs, c.xdp, c.xskDrops,
 		c.qFrames, c.qForwarded, c.qBatches,
@@ -143,6 +160,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c *collector) Collect(ch chan<- prometheus.Metric) {
+	c.svc.collect(ch)
 	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}

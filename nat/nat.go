@@ -92,6 +92,15 @@ func NewEngine(t *Table) *Engine {
 // may be handed over again in a later list (it is not written then). Call
 // it from one goroutine at a time.
 func (e *Engine) SetServices(list []*Service) {
+	e.Prepare(list)
+	e.services.Store(NewServices(list))
+}
+
+// Prepare registers the real servers of list with the connection table,
+// which SetServices does too. A caller that shares the services with other
+// goroutines before installing them (listings, metrics) prepares them
+// first: SetServices then only reads them.
+func (e *Engine) Prepare(list []*Service) {
 	for _, svc := range list {
 		for i := range svc.Reals {
 			r := &svc.Reals[i]
@@ -105,7 +114,6 @@ func (e *Engine) SetServices(list []*Service) {
 			}
 		}
 	}
-	e.services.Store(NewServices(list))
 }
 
 // Services returns the current snapshot.

@@ -172,6 +172,30 @@ func TestOpsMetrics(t *testing.T) {
 			t.Errorf("%s (%s) moved by %v, want at least %v", x.what, x.key, got, x.min)
 		}
 	}
+	// Per service and real server: connections and packets each way,
+	// summed over the real servers, moved at least as much as the
+	// traffic; every real server is up.
+	for _, x := range []struct {
+		prefix, label string
+		min           float64
+	}{
+		{"xvs_real_connections_total{", `protocol="TCP"`, requests},
+		// UDP flows whose source port the warm-up already used are
+		// not new connections: most are.
+		{"xvs_real_connections_total{", `protocol="UDP"`, datagrams * 9 / 10},
+		{"xvs_real_packets_total{", `direction="in"`, 3*requests + datagrams},
+		{"xvs_real_packets_total{", `direction="out"`, 2*requests + datagrams},
+		{"xvs_service_packets_total{", `direction="in"`, 3*requests + datagrams},
+	} {
+		a, n := sumPrefix(after, x.prefix, x.label)
+		b, _ := sumPrefix(before, x.prefix, x.label)
+		if n == 0 || a-b < x.min {
+			t.Errorf("%s%s} summed over %d series moved by %v, want at least %v", x.prefix, x.label, n, a-b, x.min)
+		}
+	}
+	if up, n := sumPrefix(after, "xvs_real_up{"); n == 0 || up != float64(n) {
+		t.Errorf("xvs_real_up: %v of %d real servers up, want all", up, n)
+	}
 	// The gauge is the table: as many entries as the admin API lists.
 	var entries []control.ConnEntry
 	if err := adminGet(d.Admin, "/v1/connections", &entries); err != nil {

@@ -1,0 +1,112 @@
+package control
+
+import (
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/xvs-project/xvs/internal/ipvsadm"
+)
+
+// serviceMetrics are the per virtual service and per real server series,
+// the numbers of xvs list --stats as Prometheus sees them. Labels:
+// protocol, vip, port; and real (IP:PORT) for real servers.
+type serviceMetrics struct {
+	d                                        *Director
+	svcConns, svcPackets, svcBytes           *prometheus.Desc
+	realConns, realPackets, realBytes        *prometheus.Desc
+	realActive, realInactive, realWeight, up *prometheus.Desc
+}
+
+func newServiceMetrics(d *Director) *serviceMetrics {
+	svc := []string{"protocol", "vip", "port"}
+	svcDir := append(svc[:3:3], "direction")
+	real := append(svc[:3:3], "real")
+	realDir := append(real[:4:4], "direction")
+	return &serviceMetrics{
+		d:            d,
+		svcConns:     prometheus.NewDesc("xvs_service_connections_total", "Connections scheduled for a virtual service (ipvsadm's Conns).", svc, nil),
+		svcPackets:   prometheus.NewDesc("xvs_service_packets_total", "Packets forwarded for a virtual service; direction in (client to server) or out.", svcDir, nil),
+		svcBytes:     prometheus.NewDesc("xvs_service_bytes_total", "IP bytes forwarded for a virtual service; direction in or out.", svcDir, nil),
+		realConns:    prometheus.NewDesc("xvs_real_connections_total", "Connections scheduled to a real server.", real, nil),
+		realPackets:  prometheus.NewDesc("xvs_real_packets_total", "Packets forwarded to (in) and from (out) a real server.", realDir, nil),
+		realBytes:    prometheus.NewDesc("xvs_real_bytes_total", "IP bytes forwarded to (in) and from (out) a real server.", realDir, nil),
+		realActive:   prometheus.NewDesc("xvs_real_active_connections", "Established connections to a real server (ipvsadm's ActiveConn).", real, nil),
+		realInactive: prometheus.NewDesc("xvs_real_inactive_connections", "Other connections to a real server (ipvsadm's InActConn).", real, nil),
+		realWeight:   prometheus.NewDesc("xvs_real_weight", "Scheduling weight of a real server in the pool now (0: quiesced or inhibited).", real, nil),
+		up:           prometheus.NewDesc("xvs_real_up", "1 while the health checks keep a real server in service, 0 once they took it out.", real, nil),
+	}
+}
+
+func (m *serviceMetrics) describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{m.svcConns, m.svcPackets, m.svcBytes, m.realConns, m.realPackets, m.realBytes,
+		m.realActive, m.realInactive, m.realWeight, m.up} {
+		ch <- d
+	}
+}
+
+func (m *serviceMetrics) collect(ch chan<- prometheus.Metric) {
+	counter := func(d *prometheus.Desc, v uint64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
+	}
+	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	down := m.d.downReals()
+	for _, s := range m.d.Services() {
+		sl := []string{s.Protocol, s.Addr.String(), strconv.Itoa(int(s.Port))}
+		counter(m.svcConns, s.Stats.Conns, sl...)
+		directions(s.Stats, func(dir string, pkts, bytes uint64) {
+			counter(m.svcPackets, pkts, append(sl, dir)...)
+			counter(m.svcBytes, bytes, append(sl, dir)...)
+		})
+		for _, r := range s.Reals {
+			rl := append(sl[:3:3], r.Addr.String()+":"+strconv.Itoa(int(r.Port)))
+			counter(m.realConns, r.Stats.Conns, rl...)
+			directions(r.Stats, func(dir string, pkts, bytes uint64) {
+				counter(m.realPackets, pkts, append(rl, dir)...)
+				counter(m.realBytes, bytes, append(rl, dir)...)
+			})
+			gauge(m.realActive, float64(r.ActiveConn), rl...)
+			gauge(m.realInactive, float64(r.InActConn), rl...)
+			gauge(m.realWeight, float64(r.Weight), rl...)
+			up := 1.0
+			if down[svcReal{s.Protocol, s.Addr.String(), s.Port, rl[3]}] {
+				up = 0
+			}
+			gauge(m.up, up, rl...)
+		}
+	}
+}
+
+func directions(s ipvsadm.Stats, f func(dir string, pkts, bytes uint64)) {
+	f("in", s.InPkts, s.InBytes)
+	f("out", s.OutPkts, s.OutBytes)
+}
+
+// svcReal names a real server of a service in metrics.
+type svcReal struct {
+	proto, vip string
+	port       uint16
+	real       string
+}
+
+// downReals returns the real servers whose health checks took them out
+// (flagged down), of the services listed.
+func (d *Director) downReals() map[svcReal]bool {
+	d.mu.Lock()
+	wanted := d.wanted
+	d.mu.Unlock()
+	out := map[svcReal]bool{}
+	for _, s := range wanted {
+		for _, r := range s.Reals {
+			if r.Counts.Down() {
+				out[svcReal{protoName(s.Proto), addrString(s.VIP), s.Port, addrString(r.Addr) + ":" + strconv.Itoa(int(r.Port))}] = true
+			}
+		}
+	}
+	return out
+}
+
+func addrString(a [4]byte) string {
+	return strconv.Itoa(int(a[0])) + "." + strconv.Itoa(int(a[1])) + "." + strconv.Itoa(int(a[2])) + "." + strconv.Itoa(int(a[3]))
+}
