@@ -101,6 +101,11 @@ func (d *Director) sampleRates(now time.Time) {
 // fillStats puts the counters and rates into a listing made by Services.
 func (d *Director) fillStats(list []ipvsadm.Service, ids []svcID, counts [][]*scheduler.Counts) {
 	stats := d.destStats()
+	templates := d.Engine.Table().TemplatesPerDest()
+	index := map[*scheduler.Counts]uint32{}
+	for i, c := range d.Engine.Table().Dests() {
+		index[c] = uint32(i)
+	}
 	d.rates.mu.Lock()
 	defer d.rates.mu.Unlock()
 	for i := range list {
@@ -108,6 +113,9 @@ func (d *Director) fillStats(list []ipvsadm.Service, ids []svcID, counts [][]*sc
 		for j := range s.Reals {
 			c := counts[i][j]
 			s.Reals[j].Stats = stats[c]
+			if k, ok := index[c]; ok {
+				s.Reals[j].PersistConn = uint64(templates[k])
+			}
 			s.Stats = addStats(s.Stats, stats[c])
 			if e := d.rates.reals[c]; e != nil {
 				s.Reals[j].Rate = e.Rate()

@@ -140,3 +140,18 @@ func (t *Table) Templates() int {
 	}
 	return n
 }
+
+// TemplatesPerDest returns the number of persistence templates per real
+// server, by registry number (Table.Dests): ipvsadm's PersistConn.
+func (t *Table) TemplatesPerDest() map[uint32]int {
+	out := map[uint32]int{}
+	for i := range t.tmpls {
+		ts := &t.tmpls[i]
+		ts.mu.Lock()
+		for _, tp := range ts.m {
+			out[tp.dest]++
+		}
+		ts.mu.Unlock()
+	}
+	return out
+}

@@ -125,3 +125,24 @@ func TestPersistenceQuiescedAndRemovedServers(t *testing.T) {
 		t.Fatal("a client kept a server that left the service")
 	}
 }
+
+// TestTemplatesPerDest counts templates per real server, as ipvsadm's
+// PersistConn column shows them.
+func TestTemplatesPerDest(t *testing.T) {
+	e, svc := persistentEngine(t, time.Minute, 32, 1, 1)
+	for i := 0; i < 6; i++ {
+		udpTo(t, e, [4]byte{198, 18, 0, byte(10 + i)}, 5000, 0)
+	}
+	per := e.Table().TemplatesPerDest()
+	total := 0
+	for i, r := range svc.Reals {
+		n := per[r.dest]
+		if n == 0 {
+			t.Errorf("real server %d has no template", i)
+		}
+		total += n
+	}
+	if total != 6 || e.Table().Templates() != 6 {
+		t.Errorf("%d templates over the servers, %d in all; want 6 (one per client)", total, e.Table().Templates())
+	}
+}
