@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"flag"
 	"fmt"
 	"io"
@@ -174,6 +175,8 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 		*requests, *datagrams, l.VIP, l.ClientNS)
 	res, err := lab.RunTraffic(l.ClientNS, lab.TrafficConfig{VIP: l.VIP, Requests: *requests, Datagrams: *datagrams})
 	metrics, merr := scrape(l.LBNS, "127.0.0.1:9333")
+	var listing, lerr bytes.Buffer
+	Main([]string{"list", "-n", "--stats", "--admin", d.Admin}, &listing, &lerr)
 	serr := d.Stop()
 	if err != nil {
 		fmt.Fprintln(stderr, "xvs demo: traffic:", err)
@@ -185,6 +188,8 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	} else {
 		fmt.Fprintln(stderr, "xvs demo: reading the director's metrics:", merr)
 	}
+	fmt.Fprintln(stdout, "== xvs list -n --stats (as ipvsadm -Ln --stats)")
+	fmt.Fprint(stdout, listing.String(), lerr.String())
 	fmt.Fprintln(stdout, "== director log")
 	fmt.Fprint(stdout, d.Log())
 	if serr != nil {
