@@ -1,6 +1,7 @@
 package control
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -284,7 +285,8 @@ func NewHealth(cfg HealthConfig) *Health {
 		h.log = zap.NewNop()
 	}
 	h.scriptCtx, h.scriptCancel = context.WithCancel(context.Background())
-	h.runner = healthcheck.NewRunner(healthcheck.RunnerConfig{Clock: cfg.Clock, OnChange: h.onChange})
+	h.runner = healthcheck.NewRunner(healthcheck.RunnerConfig{Clock: cfg.Clock, OnChange: h.onChange,
+		Logger: newSlog(h.log.With(zap.String("component", "healthcheck")))})
 	return h
 }
 
@@ -810,3 +812,45 @@ func (d *Director) offer(p *Plan) error {
 // Health returns the director's health manager, for ha_suspend
 // (Health.SuspendVIP) and for reading the pools.
 func (d *Director) Health() *Health { return d.health }
+
+// CheckStatus is the state of one health check, for metrics.
+type CheckStatus struct {
+	// Service is "PROTO VIP:PORT"; Server the real server's name
+	// (IP:PORT); Index the check's position among the server's checks.
+	Service, Server string
+	Index           int
+	Kind            string // TCP_CHECK, HTTP_GET, ...
+	Up, Ran         bool
+	Retries         int
+}
+
+// Checks returns the state of every health check, ordered by service,
+// server and index.
+func (h *Health) Checks() []CheckStatus {
+	if h == nil {
+		return nil
+	}
+	h.mu.Lock()
+	ids := make([]healthcheck.CheckID, 0, len(h.jobs))
+	kinds := make(map[healthcheck.CheckID]string, len(h.jobs))
+	for id, k := range h.jobs {
+		ids = append(ids, id)
+		if k.spec.Config != nil {
+			kinds[id] = string(k.spec.Config.Kind())
+		}
+	}
+	h.mu.Unlock()
+	slices.SortFunc(ids, func(a, b healthcheck.CheckID) int {
+		return cmp.Or(cmp.Compare(a.Service, b.Service), cmp.Compare(a.Server, b.Server), cmp.Compare(a.Index, b.Index))
+	})
+	out := make([]CheckStatus, 0, len(ids))
+	for _, id := range ids {
+		st, ok := h.runner.Status(id)
+		if !ok {
+			continue
+		}
+		out = append(out, CheckStatus{Service: id.Service, Server: id.Server, Index: id.Index, Kind: kinds[id],
+			Up: st.Up, Ran: st.Ran, Retries: st.Retries})
+	}
+	return out
+}

@@ -513,6 +513,18 @@ func TestHealthFailedServerLeavesPool(t *testing.T) {
 		}
 	}
 
+	// The checks' states, as the metrics show them: rs1's checks down,
+	// the others up.
+	checks := hr.h.Checks()
+	if len(checks) != 6 {
+		t.Fatalf("%d checks listed, want 6: %+v", len(checks), checks)
+	}
+	for _, c := range checks {
+		if want := !strings.HasPrefix(c.Server, "198.18.1.11:"); c.Up != want || !c.Ran {
+			t.Errorf("check %+v: up %v, want %v", c, c.Up, want)
+		}
+	}
+
 	hr.servers.set("198.18.1.12", false)
 	hr.until("rs2 at weight 0", func() bool { return hr.pool(53) == "198.18.1.12:53/0 198.18.1.13:53/1" })
 	hr.until("rs2 flagged down", rs2.Down)

@@ -110,6 +110,10 @@ type collector struct {
 //     runtime edits included).
 //   - xvs_real_up: 1 while the health checks keep the server in service,
 //     0 once they took it out.
+//   - xvs_healthcheck_up{service,real,check} and
+//     xvs_healthcheck_retries{...}: each checker's verdict and the failures
+//     it has counted towards its retry; check is "INDEX KIND", e.g.
+//     "0 HTTP_GET".
 //
 // `xvs run` registers next to it xvs_config_reloads_total{result}
 // (applied or refused), xvs_config_last_reload_successful, and client_golang's

@@ -15,6 +15,7 @@ type serviceMetrics struct {
 	svcConns, svcPackets, svcBytes           *prometheus.Desc
 	realConns, realPackets, realBytes        *prometheus.Desc
 	realActive, realInactive, realWeight, up *prometheus.Desc
+	checkUp, checkRetries                    *prometheus.Desc
 }
 
 func newServiceMetrics(d *Director) *serviceMetrics {
@@ -34,12 +35,16 @@ func newServiceMetrics(d *Director) *serviceMetrics {
 		realInactive: prometheus.NewDesc("xvs_real_inactive_connections", "Other connections to a real server (ipvsadm's InActConn).", real, nil),
 		realWeight:   prometheus.NewDesc("xvs_real_weight", "Scheduling weight of a real server in the pool now (0: quiesced or inhibited).", real, nil),
 		up:           prometheus.NewDesc("xvs_real_up", "1 while the health checks keep a real server in service, 0 once they took it out.", real, nil),
+		checkUp: prometheus.NewDesc("xvs_healthcheck_up", "1 while a health check finds its real server up, 0 when down; check is the checker's position and kind.",
+			[]string{"service", "real", "check"}, nil),
+		checkRetries: prometheus.NewDesc("xvs_healthcheck_retries", "Failures of an up health check not (yet) counted against its retry.",
+			[]string{"service", "real", "check"}, nil),
 	}
 }
 
 func (m *serviceMetrics) describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{m.svcConns, m.svcPackets, m.svcBytes, m.realConns, m.realPackets, m.realBytes,
-		m.realActive, m.realInactive, m.realWeight, m.up} {
+		m.realActive, m.realInactive, m.realWeight, m.up, m.checkUp, m.checkRetries} {
 		ch <- d
 	}
 }
@@ -50,6 +55,15 @@ func (m *serviceMetrics) collect(ch chan<- prometheus.Metric) {
 	}
 	gauge := func(d *prometheus.Desc, v float64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, labels...)
+	}
+	for _, c := range m.d.health.Checks() {
+		l := []string{c.Service, c.Server, strconv.Itoa(c.Index) + " " + c.Kind}
+		up := 0.0
+		if c.Up {
+			up = 1
+		}
+		gauge(m.checkUp, up, l...)
+		gauge(m.checkRetries, float64(c.Retries), l...)
 	}
 	down := m.d.downReals()
 	for _, s := range m.d.Services() {
