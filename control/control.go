@@ -85,6 +85,9 @@ func newPlan(spec *config.Spec, prev *Plan) (*Plan, error) {
 	if len(spec.VirtualServers) == 0 {
 		return nil, fmt.Errorf("the configuration has no virtual_server: there is nothing to serve")
 	}
+	if err := checkScriptSecurity(spec); err != nil {
+		return nil, err
+	}
 	for _, vs := range spec.VirtualServers {
 		if !vs.Addr.Is4() {
 			return nil, fmt.Errorf("%s: virtual_server %s: IPv6 services are not supported yet", vs.Pos, vs.Addr)
