@@ -7,7 +7,6 @@ import (
 	"net/netip"
 	"time"
 
-	"github.com/xvs-project/xvs/internal/header"
 	"github.com/xvs-project/xvs/nat"
 )
 
@@ -28,12 +27,8 @@ func (d *Director) Connections() []ConnEntry {
 	now := nat.Monotonic()
 	var out []ConnEntry
 	d.Engine.Table().Walk(func(c nat.Conn) {
-		proto := "TCP"
-		if c.Proto == header.ProtocolUDP {
-			proto = "UDP"
-		}
 		out = append(out, ConnEntry{
-			Proto:       proto,
+			Proto:       protoName(c.Proto),
 			Expire:      time.Duration(max(c.Expires-now, 0)),
 			State:       c.State.String(),
 			Source:      netip.AddrPortFrom(netip.AddrFrom4(c.Client), c.CPort).String(),

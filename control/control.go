@@ -238,11 +238,7 @@ func (p *Plan) Describe() string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		proto := "TCP"
-		if s.Proto == header.ProtocolUDP {
-			proto = "UDP"
-		}
-		fmt.Fprintf(&b, "%s %s:%d → %d real servers", proto, netip.AddrFrom4(s.VIP), s.Port, len(s.Reals))
+		fmt.Fprintf(&b, "%s %s:%d → %d real servers", protoName(s.Proto), netip.AddrFrom4(s.VIP), s.Port, len(s.Reals))
 	}
 	return b.String()
 }

@@ -24,6 +24,13 @@ type ServiceList struct {
 // real servers the health checks leave in, their weights, thresholds and
 // connection counts, and the traffic counters and rates (see Stats).
 func (d *Director) Services() []ipvsadm.Service {
+	list, _ := d.listing()
+	return list
+}
+
+// listing is Services, with the connection counts of each real server
+// listed (counts[i][j] for list[i].Reals[j]).
+func (d *Director) listing() (list []ipvsadm.Service, counts [][]*scheduler.Counts) {
 	d.mu.Lock()
 	wanted := d.wanted
 	d.mu.Unlock()
@@ -40,9 +47,9 @@ func (d *Director) Services() []ipvsadm.Service {
 			}
 		}
 	}
-	out := make([]ipvsadm.Service, 0, len(wanted))
+	list = make([]ipvsadm.Service, 0, len(wanted))
 	ids := make([]svcID, 0, len(wanted))
-	counts := make([][]*scheduler.Counts, 0, len(wanted))
+	counts = make([][]*scheduler.Counts, 0, len(wanted))
 	for _, s := range wanted {
 		ids = append(ids, svcID{s.VIP, s.Port, s.Proto})
 		var cs []*scheduler.Counts
@@ -64,20 +71,17 @@ func (d *Director) Services() []ipvsadm.Service {
 			if r.Counts != nil {
 				real.ActiveConn = uint64(max(r.Counts.Active.Load(), 0))
 				real.InActConn = uint64(max(r.Counts.Inactive.Load(), 0))
-			}
-			for _, cr := range vs.Reals {
-				if cr.Addr == real.Addr && cr.Port == r.Port {
-					real.UThreshold, real.LThreshold = uint32(cr.UThreshold), uint32(cr.LThreshold)
-				}
+				u, l := r.Counts.Thresholds()
+				real.UThreshold, real.LThreshold = uint32(u), uint32(l)
 			}
 			svc.Reals = append(svc.Reals, real)
 			cs = append(cs, r.Counts)
 		}
-		out = append(out, svc)
+		list = append(list, svc)
 		counts = append(counts, cs)
 	}
-	d.fillStats(out, ids, counts)
-	return out
+	d.fillStats(list, ids, counts)
+	return list, counts
 }
 
 func protoName(p uint8) string {

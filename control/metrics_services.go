@@ -65,15 +65,15 @@ func (m *serviceMetrics) collect(ch chan<- prometheus.Metric) {
 		gauge(m.checkUp, up, l...)
 		gauge(m.checkRetries, float64(c.Retries), l...)
 	}
-	down := m.d.downReals()
-	for _, s := range m.d.Services() {
+	svcs, counts := m.d.listing()
+	for i, s := range svcs {
 		sl := []string{s.Protocol, s.Addr.String(), strconv.Itoa(int(s.Port))}
 		counter(m.svcConns, s.Stats.Conns, sl...)
 		directions(s.Stats, func(dir string, pkts, bytes uint64) {
 			counter(m.svcPackets, pkts, append(sl, dir)...)
 			counter(m.svcBytes, bytes, append(sl, dir)...)
 		})
-		for _, r := range s.Reals {
+		for j, r := range s.Reals {
 			rl := append(sl[:3:3], r.Addr.String()+":"+strconv.Itoa(int(r.Port)))
 			counter(m.realConns, r.Stats.Conns, rl...)
 			directions(r.Stats, func(dir string, pkts, bytes uint64) {
@@ -84,7 +84,7 @@ func (m *serviceMetrics) collect(ch chan<- prometheus.Metric) {
 			gauge(m.realInactive, float64(r.InActConn), rl...)
 			gauge(m.realWeight, float64(r.Weight), rl...)
 			up := 1.0
-			if down[svcReal{s.Protocol, s.Addr.String(), s.Port, rl[3]}] {
+			if counts[i][j].Down() {
 				up = 0
 			}
 			gauge(m.up, up, rl...)
@@ -95,32 +95,4 @@ func (m *serviceMetrics) collect(ch chan<- prometheus.Metric) {
 func directions(s ipvsadm.Stats, f func(dir string, pkts, bytes uint64)) {
 	f("in", s.InPkts, s.InBytes)
 	f("out", s.OutPkts, s.OutBytes)
-}
-
-// svcReal names a real server of a service in metrics.
-type svcReal struct {
-	proto, vip string
-	port       uint16
-	real       string
-}
-
-// downReals returns the real servers whose health checks took them out
-// (flagged down), of the services listed.
-func (d *Director) downReals() map[svcReal]bool {
-	d.mu.Lock()
-	wanted := d.wanted
-	d.mu.Unlock()
-	out := map[svcReal]bool{}
-	for _, s := range wanted {
-		for _, r := range s.Reals {
-			if r.Counts.Down() {
-				out[svcReal{protoName(s.Proto), addrString(s.VIP), s.Port, addrString(r.Addr) + ":" + strconv.Itoa(int(r.Port))}] = true
-			}
-		}
-	}
-	return out
-}
-
-func addrString(a [4]byte) string {
-	return strconv.Itoa(int(a[0])) + "." + strconv.Itoa(int(a[1])) + "." + strconv.Itoa(int(a[2])) + "." + strconv.Itoa(int(a[3]))
 }

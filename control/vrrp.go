@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
-	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -126,10 +125,10 @@ type vrrpInstance struct {
 	ipID    uint16
 }
 
+// trackEvent says that something tracked changed: a link (script nil),
+// whose state applyTracking reads again, or a vrrp_script's result.
 type trackEvent struct {
-	link   string // interface name, for link events
-	up     bool
-	script *vrrpScript // for script events
+	script *vrrpScript
 	ok     bool
 }
 
@@ -443,7 +442,7 @@ func (r *vrrpRunner) run(ctx context.Context) error {
 		if r.socks[idx] != nil {
 			continue
 		}
-		s, err := openVRRPSocket(inst.link, inst.src)
+		s, err := openVRRPSocket(inst.link)
 		if err != nil {
 			return err
 		}
@@ -816,7 +815,7 @@ func (r *vrrpRunner) watchLinks(ctx context.Context) {
 			}
 			state[name] = up
 			select {
-			case r.track <- trackEvent{link: name, up: up}:
+			case r.track <- trackEvent{}:
 			case <-ctx.Done():
 				return
 			}
@@ -878,7 +877,7 @@ type vrrpSocket struct {
 	buf     []byte
 }
 
-func openVRRPSocket(l netlink.Link, src netip.Addr) (*vrrpSocket, error) {
+func openVRRPSocket(l netlink.Link) (*vrrpSocket, error) {
 	s := &vrrpSocket{ip: -1, pkt: -1, ifindex: l.Attrs().Index, buf: make([]byte, 0, 2048)}
 	fail := func(what string, err error) (*vrrpSocket, error) {
 		s.Close()
@@ -916,7 +915,6 @@ func openVRRPSocket(l netlink.Link, src netip.Addr) (*vrrpSocket, error) {
 	if err := unix.Bind(s.pkt, &unix.SockaddrLinklayer{Ifindex: s.ifindex}); err != nil {
 		return fail("bind packet socket", err)
 	}
-	_ = src
 	return s, nil
 }
 
@@ -947,10 +945,4 @@ func (s *vrrpSocket) Close() {
 	if s.pkt >= 0 {
 		unix.Close(s.pkt)
 	}
-}
-
-// sortedStatus orders statuses by name, for stable listings.
-func sortedStatus(st []VRRPStatus) []VRRPStatus {
-	sort.Slice(st, func(i, j int) bool { return st[i].Name < st[j].Name })
-	return st
 }
