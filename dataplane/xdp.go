@@ -127,20 +127,27 @@ func addrKey(k ServiceKey) uint32 { return binary.NativeEndian.Uint32(k.Addr[:])
 
 // syncKeys puts every wanted key (value 1) and deletes the others.
 func syncKeys[K comparable](m *ebpf.Map, want []ServiceKey, conv func(ServiceKey) K) error {
-	keep := make(map[K]bool, len(want))
+	entries := make(map[K]uint32, len(want))
 	for _, k := range want {
-		mk := conv(k)
-		keep[mk] = true
-		if err := m.Put(mk, uint32(1)); err != nil {
+		entries[conv(k)] = 1
+	}
+	return syncMap(m, entries)
+}
+
+// syncMap makes m hold exactly the entries of want: it puts each and
+// deletes every other key.
+func syncMap[K comparable, V any](m *ebpf.Map, want map[K]V) error {
+	for k, v := range want {
+		if err := m.Put(k, v); err != nil {
 			return err
 		}
 	}
 	var stale []K
 	it := m.Iterate()
 	var k K
-	var v uint32
+	var v V
 	for it.Next(&k, &v) {
-		if !keep[k] {
+		if _, ok := want[k]; !ok {
 			stale = append(stale, k)
 		}
 	}
@@ -181,30 +188,12 @@ type Owned struct {
 // it answers ARP requests and ICMP echo requests for them on their
 // interface, from its MAC, until they are taken out again.
 func (p *Program) SetOwned(list []Owned) error {
-	keep := make(map[uint32]bool, len(list))
+	want := make(map[uint32]xvsOwnedAddr, len(list))
 	for _, o := range list {
-		k := binary.NativeEndian.Uint32(o.Addr[:])
-		keep[k] = true
-		if err := p.objs.Owned.Put(k, xvsOwnedAddr{Ifindex: uint32(o.Ifindex), Mac: o.MAC}); err != nil {
-			return fmt.Errorf("updating owned map: %w", err)
-		}
+		want[binary.NativeEndian.Uint32(o.Addr[:])] = xvsOwnedAddr{Ifindex: uint32(o.Ifindex), Mac: o.MAC}
 	}
-	var stale []uint32
-	var k uint32
-	var v xvsOwnedAddr
-	it := p.objs.Owned.Iterate()
-	for it.Next(&k, &v) {
-		if !keep[k] {
-			stale = append(stale, k)
-		}
-	}
-	if err := it.Err(); err != nil {
-		return fmt.Errorf("reading owned map: %w", err)
-	}
-	for _, k := range stale {
-		if err := p.objs.Owned.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			return fmt.Errorf("updating owned map: %w", err)
-		}
+	if err := syncMap(p.objs.Owned, want); err != nil {
+		return fmt.Errorf("updating owned map: %w", err)
 	}
 	return nil
 }
