@@ -48,23 +48,21 @@ func upLab(t *testing.T) *lab.Lab { return buildLab(t, "xe", false, true) }
 // the test ends; a director that did not stop cleanly fails the test.
 func runDirector(t *testing.T, l *lab.Lab) *lab.Director {
 	t.Helper()
-	d, err := startDirector(l, t.TempDir())
+	return runDirectorWith(t, l, t.TempDir())
+}
+
+// directorT starts `xvs run` in the lab with args, and stops it when the
+// test ends, showing its log if the test failed.
+func directorT(t *testing.T, l *lab.Lab, args ...string) *lab.Director {
+	t.Helper()
+	d, err := startDirector(l, t.TempDir(), args...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		if err := d.Stop(); err != nil {
-			t.Errorf("director: %v\n%s", err, d.Log())
-		}
-		log := d.Log()
-		if strings.Contains(log, "panic") {
-			t.Errorf("the director panicked:\n%s", log)
-		}
-		if !strings.Contains(log, "stopped: XDP detached, sockets closed") {
-			t.Errorf("the director did not stop cleanly:\n%s", log)
-		}
+		d.Stop()
 		if t.Failed() {
-			t.Logf("director log:\n%s", log)
+			t.Logf("director log:\n%s", d.Log())
 		}
 	})
 	return d

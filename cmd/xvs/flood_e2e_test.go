@@ -42,16 +42,7 @@ func TestSynFlood(t *testing.T) {
 		src += fmt.Sprintf("    real_server 198.18.1.%d 80 {\n        weight 1\n    }\n", i)
 	}
 	os.WriteFile(conf, []byte(src+"}\n"), 0o644)
-	d, err := startDirector(l, t.TempDir(), "-f", conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		d.Stop()
-		if t.Failed() {
-			t.Logf("director log:\n%s", d.Log())
-		}
-	})
+	directorT(t, l, "-f", conf)
 
 	// Real clients: 8 keep-alive connections, fetching until told to stop.
 	const clients = 8

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -12,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -87,23 +85,8 @@ func scrapeHTTP(t *testing.T, c *http.Client, url string) map[string]float64 {
 		b, _ := io.ReadAll(resp.Body)
 		t.Fatalf("GET %s: %s, Content-Type %q:\n%s", url, resp.Status, resp.Header.Get("Content-Type"), b)
 	}
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64*1024), 1024*1024)
-	for sc.Scan() {
-		line := sc.Text()
-		if strings.HasPrefix(line, "#") {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		if i < 0 {
-			continue
-		}
-		if v, err := strconv.ParseFloat(line[i+1:], 64); err == nil {
-			out[line[:i]] = v
-		}
-	}
-	if err := sc.Err(); err != nil {
+	out, err := parseMetrics(resp.Body)
+	if err != nil {
 		t.Fatalf("reading %s: %v", url, err)
 	}
 	return out

@@ -69,16 +69,7 @@ func TestPathMTUThroughDirector(t *testing.T) {
 
 	conf := filepath.Join(t.TempDir(), "keepalived.conf")
 	os.WriteFile(conf, []byte("virtual_server 198.18.0.100 80 {\n    lb_algo rr\n    lb_kind NAT\n    protocol TCP\n    real_server 198.18.2.14 80 {\n        weight 1\n    }\n}\n"), 0o644)
-	d, err := startDirector(l, t.TempDir(), "-f", conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		d.Stop()
-		if t.Failed() {
-			t.Logf("director log:\n%s", d.Log())
-		}
-	})
+	directorT(t, l, "-f", conf)
 
 	var conn net.Conn
 	if err := lab.Do(l.ClientNS, func() error {

@@ -71,16 +71,7 @@ func TestReloadWithoutLoss(t *testing.T) {
 	}
 	conf := filepath.Join(t.TempDir(), "keepalived.conf")
 	confWith(t, conf, 11, 12)
-	d, err := startDirector(l, t.TempDir(), "-f", conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		d.Stop()
-		if t.Failed() {
-			t.Logf("director log:\n%s", d.Log())
-		}
-	})
+	d := directorT(t, l, "-f", conf)
 
 	// Established keep-alive connections, spread over rs1 and rs2.
 	type ka struct {
@@ -104,6 +95,7 @@ func TestReloadWithoutLoss(t *testing.T) {
 	onRS2 := 0
 	for _, k := range conns {
 		defer k.c.Close()
+		var err error
 		if k.server, err = keepAliveGet(k.c, k.br); err != nil {
 			t.Fatal(err)
 		}
@@ -179,16 +171,7 @@ func TestReloadTenTimesUnderLoad(t *testing.T) {
 	}
 	conf := filepath.Join(t.TempDir(), "keepalived.conf")
 	confWith(t, conf, 11, 12, 13)
-	d, err := startDirector(l, t.TempDir(), "-f", conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		d.Stop()
-		if t.Failed() {
-			t.Logf("director log:\n%s", d.Log())
-		}
-	})
+	d := directorT(t, l, "-f", conf)
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -312,16 +295,7 @@ func TestRuntimeEdits(t *testing.T) {
 	l := upLab(t)
 	conf := filepath.Join(t.TempDir(), "keepalived.conf")
 	confWith(t, conf, 11, 12)
-	d, err := startDirector(l, t.TempDir(), "-f", conf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		d.Stop()
-		if t.Failed() {
-			t.Logf("director log:\n%s", d.Log())
-		}
-	})
+	d := directorT(t, l, "-f", conf)
 	run := func(args ...string) string {
 		t.Helper()
 		var out, errb bytes.Buffer
