@@ -137,11 +137,9 @@ func (in *interp) vrrpInstance(st *stmt) {
 	if vi.Name == "" {
 		return
 	}
-	if first, dup := in.vrrpSeen[vi.Name]; dup {
-		p.errorf(st.args[0].pos, "vrrp_instance %q is already defined at %s", vi.Name, first)
+	if !in.defineOnce(in.vrrpSeen, "vrrp_instance", vi.Name, st.args[0].pos, vi.Pos) {
 		return
 	}
-	in.vrrpSeen[vi.Name] = vi.Pos
 	if !idSet {
 		p.errorf(st.kw.pos, "vrrp_instance %q needs a virtual_router_id, e.g. \"virtual_router_id 51\"", vi.Name)
 		return
@@ -472,11 +470,9 @@ func (in *interp) vrrpScript(st *stmt) {
 		}
 		valid = valid && ok
 	}
-	if first, dup := in.scriptSeen[vs.Name]; dup {
-		p.errorf(st.args[0].pos, "vrrp_script %q is already defined at %s", vs.Name, first)
+	if !in.defineOnce(in.scriptSeen, "vrrp_script", vs.Name, st.args[0].pos, vs.Pos) {
 		return
 	}
-	in.scriptSeen[vs.Name] = vs.Pos
 	if !scriptSet {
 		if valid {
 			p.errorf(st.kw.pos, "vrrp_script %q needs a script, e.g. %s", vs.Name, `"script \"/usr/local/bin/check.sh\""`)
@@ -486,6 +482,18 @@ func (in *interp) vrrpScript(st *stmt) {
 	if valid {
 		in.spec.VRRPScripts = append(in.spec.VRRPScripts, vs)
 	}
+}
+
+// defineOnce records that the block kind named name is defined at def,
+// or, if seen has it already, reports the name's position at as a
+// redefinition and returns false.
+func (in *interp) defineOnce(seen map[string]Pos, kind, name string, at, def Pos) bool {
+	if first, dup := seen[name]; dup {
+		in.p.errorf(at, "%s %q is already defined at %s", kind, name, first)
+		return false
+	}
+	seen[name] = def
+	return true
 }
 
 // syncMember is an instance named by a vrrp_sync_group.
@@ -552,11 +560,9 @@ func (in *interp) vrrpSyncGroup(st *stmt) {
 		}
 		valid = valid && ok
 	}
-	if first, dup := in.syncSeen[sg.Name]; dup {
-		p.errorf(st.args[0].pos, "vrrp_sync_group %q is already defined at %s", sg.Name, first)
+	if !in.defineOnce(in.syncSeen, "vrrp_sync_group", sg.Name, st.args[0].pos, sg.Pos) {
 		return
 	}
-	in.syncSeen[sg.Name] = sg.Pos
 	if len(members) == 0 {
 		if valid {
 			p.errorf(st.kw.pos, "vrrp_sync_group %q has no instances; it needs a group block, e.g. %s", sg.Name, example)
