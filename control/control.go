@@ -325,10 +325,6 @@ func (d *Director) removeKernelVIPs() {
 // setServices makes list the services offered; those of VRRP VIPs are
 // served only while the VIP is owned.
 func (d *Director) setServices(list []*nat.Service) error {
-	// Registered before anyone else sees them: installing them later
-	// (when a VRRP VIP becomes owned) must not write to services that
-	// listings and metrics read meanwhile.
-	d.Engine.Prepare(list)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	prev := d.wanted

@@ -1,6 +1,7 @@
 package nat
 
 import (
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -88,32 +89,26 @@ func NewEngine(t *Table) *Engine {
 
 // SetServices replaces the virtual services. Established connections keep
 // their real servers; new flows are scheduled over the new snapshot. The
-// services must not be changed afterwards; a service that is being served
-// may be handed over again in a later list (it is not written then). Call
-// it from one goroutine at a time.
+// engine serves copies of the services, so the caller's list is never
+// written and may be read by others meanwhile; the copies share the
+// caller's schedulers and connection counts (a real server without counts
+// gets its own, visible through Services). Call it from one goroutine at a
+// time.
 func (e *Engine) SetServices(list []*Service) {
-	e.Prepare(list)
-	e.services.Store(NewServices(list))
-}
-
-// Prepare registers the real servers of list with the connection table,
-// which SetServices does too. A caller that shares the services with other
-// goroutines before installing them (listings, metrics) prepares them
-// first: SetServices then only reads them.
-func (e *Engine) Prepare(list []*Service) {
-	for _, svc := range list {
-		for i := range svc.Reals {
-			r := &svc.Reals[i]
+	snap := make([]*Service, len(list))
+	for i, svc := range list {
+		c := *svc
+		c.Reals = slices.Clone(svc.Reals)
+		for j := range c.Reals {
+			r := &c.Reals[j]
 			if r.Counts == nil {
 				r.Counts = new(scheduler.Counts)
 			}
-			// A Counts keeps its number, so a service installed again
-			// is only read here: workers may be reading it.
-			if d := e.table.register(r.Counts); r.dest != d {
-				r.dest = d
-			}
+			r.dest = e.table.register(r.Counts)
 		}
+		snap[i] = &c
 	}
+	e.services.Store(NewServices(snap))
 }
 
 // Services returns the current snapshot.

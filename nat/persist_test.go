@@ -25,7 +25,7 @@ func persistentEngine(t *testing.T, timeout time.Duration, bits uint8, weights .
 	}
 	svc.Sched = s
 	e.SetServices([]*Service{svc})
-	return e, svc
+	return e, e.Services().Lookup(vip, 80, header.ProtocolUDP)
 }
 
 func udpTo(t *testing.T, e *Engine, from [4]byte, sport uint16, now int64) [4]byte {
