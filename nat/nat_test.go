@@ -676,3 +676,25 @@ func TestResultNamesTheRealServer(t *testing.T) {
 		t.Errorf("a dropped frame has Dest %d, want 0", r.Dest)
 	}
 }
+
+// BenchmarkSetServicesNewPool installs a service of 10 000 real servers
+// never seen before: the cost of registering their counts.
+func BenchmarkSetServicesNewPool(b *testing.B) {
+	const n = 10000
+	srv := make([]scheduler.Server, n)
+	for i := range srv {
+		srv[i] = scheduler.Server{Weight: 1}
+	}
+	s, err := scheduler.New("rr", srv)
+	if err != nil {
+		b.Fatal(err)
+	}
+	e := NewEngine(NewTable(1<<16, DefaultTimeouts))
+	for i := 0; i < b.N; i++ {
+		svc := &Service{VIP: vip, Port: 80, Proto: header.ProtocolUDP, Sched: s, Reals: make([]Real, n)}
+		for j := range svc.Reals {
+			svc.Reals[j] = Real{Addr: [4]byte{198, 18, byte(1 + j>>8), byte(j)}, Port: 80, Weight: 1, Counts: new(scheduler.Counts)}
+		}
+		e.SetServices([]*Service{svc})
+	}
+}

@@ -85,9 +85,11 @@ type Table struct {
 	timeouts [numStates]int64
 
 	// dests is the registry of real servers' connection counts, indexed by
-	// Conn.Dest; append-only, replaced whole under destMu.
-	dests  atomic.Pointer[[]*scheduler.Counts]
-	destMu sync.Mutex
+	// Conn.Dest; append-only: registering publishes a longer slice under
+	// destMu, whose first elements never change.
+	dests   atomic.Pointer[[]*scheduler.Counts]
+	destMu  sync.Mutex
+	destIdx map[*scheduler.Counts]uint32 // the registry's numbers, under destMu
 
 	tmpls   [numShards]tmplShard
 	evicted atomic.Uint64
@@ -97,17 +99,21 @@ type Table struct {
 func (t *Table) register(c *scheduler.Counts) uint32 {
 	t.destMu.Lock()
 	defer t.destMu.Unlock()
+	if i, ok := t.destIdx[c]; ok {
+		return i
+	}
 	var cur []*scheduler.Counts
 	if p := t.dests.Load(); p != nil {
 		cur = *p
 	}
-	for i, d := range cur {
-		if d == c {
-			return uint32(i)
-		}
-	}
-	next := append(cur[:len(cur):len(cur)], c)
+	// Appending in place is safe: a reader's slice never reaches past
+	// the elements it was published with, and those never change.
+	next := append(cur, c)
 	t.dests.Store(&next)
+	if t.destIdx == nil {
+		t.destIdx = map[*scheduler.Counts]uint32{}
+	}
+	t.destIdx[c] = uint32(len(next) - 1)
 	return uint32(len(next) - 1)
 }
 
