@@ -156,6 +156,7 @@ type Command struct {
 //	    wan_interface IF
 //	    lan_interface IF
 //	    queues N
+//	    cpus 2-5,8
 //	    max_connections N
 //	    udp_reschedule on|off
 //	}
@@ -167,7 +168,14 @@ type XVS struct {
 	// WANInterfacePos and LANInterfacePos are the positions of the
 	// interface names; zero when not set.
 	WANInterfacePos, LANInterfacePos Pos
-	Queues                           int // queues, 1..1024; 0 when not set
+	// Queues caps the number of workers (queues, 1..1024); 0 when not
+	// set. Every active receive queue is served whatever it says.
+	Queues int
+	// CPUs are the CPUs the workers run on (cpus, a CPU list such as
+	// "2-5,8"), in increasing order; nil when not set: every CPU the
+	// process may run on. CPUsPos is the position of the list.
+	CPUs    []int
+	CPUsPos Pos
 	// MaxConnections bounds the connection table (max_connections); 0
 	// when not set: derived from the machine's memory.
 	MaxConnections int

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"net/netip"
 	"path/filepath"
 	"reflect"
@@ -120,6 +121,12 @@ func TestFeatureValues(t *testing.T) {
 			src:  "xvs {\n udp_reschedule off\n}",
 			get:  func(s *Spec) any { return s.XVS.UDPKeepDeadDest },
 			want: true,
+		},
+		{
+			desc: "cpus takes a CPU list as taskset writes it",
+			src:  "xvs {\n cpus 8,2-5,3\n}",
+			get:  func(s *Spec) any { return fmt.Sprint(s.XVS.CPUs, s.XVS.CPUsPos) },
+			want: "[2 3 4 5 8] t.conf:2:7",
 		},
 		{
 			desc: "an IPv6 group range counts the last 16 bits in hex",
@@ -302,6 +309,8 @@ func TestFeatureErrors(t *testing.T) {
 		{"quorum of zero", "virtual_server 198.18.0.1 80 {\n quorum 0\n}\n", `t.conf:2:9: quorum "0" is not a number between 1 and 2147483647`},
 		{"sorry_server of the other family", "virtual_server 198.18.0.1 80 {\n sorry_server ::ffff:198.18.1.1 80\n}\n",
 			`t.conf:2:15: sorry_server address ::ffff:198.18.1.1 is IPv6 but virtual_server address 198.18.0.1 is IPv4`},
+		{"cpus range backwards", "xvs {\n cpus 5-2\n}\n", `t.conf:2:7: cpus "5-2": range "5-2" runs backwards`},
+		{"cpus not a number", "xvs {\n cpus 1,x\n}\n", `t.conf:2:7: cpus "1,x": "x" is not a CPU number (0-8191) or a range such as 2-5`},
 		{"udp_reschedule neither on nor off", "xvs {\n udp_reschedule later\n}\n", `t.conf:2:17: udp_reschedule "later" is not one of on, off`},
 		{"checker outside a real server", "virtual_server 198.18.0.1 80 {\n TCP_CHECK {\n }\n}\n", `t.conf:2:2: TCP_CHECK is only allowed inside a real_server block`},
 		// Groups.

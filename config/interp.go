@@ -1,7 +1,9 @@
 package config
 
 import (
+	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 )
@@ -438,6 +440,15 @@ func (in *interp) xvs(st *stmt) {
 			if n, ok := in.number(s, "queues", 1, maxQueues, "queues 4"); ok {
 				x.Queues = n
 			}
+		case "cpus":
+			if t, ok := in.value(s, "cpus 2-5,8"); ok {
+				cpus, err := ParseCPUList(t.text)
+				if err != nil {
+					in.p.errorf(t.pos, "cpus %q: %v", t.text, err)
+					break
+				}
+				x.CPUs, x.CPUsPos = cpus, t.pos
+			}
 		case "max_connections":
 			if n, ok := in.number(s, "max_connections", 256, 1<<30, "max_connections 1000000"); ok {
 				x.MaxConnections = n
@@ -459,6 +470,41 @@ func (in *interp) xvs(st *stmt) {
 			in.other(s, nil)
 		}
 	}
+}
+
+// maxCPU is the highest CPU number the cpus keyword takes (the kernel's
+// NR_CPUS limit on x86_64 distributions).
+const maxCPU = 8191
+
+// ParseCPUList reads a CPU list as taskset -c and the kernel's cpuset
+// files write it: numbers and ranges separated by commas, e.g. "2-5,8".
+// It returns the CPUs in increasing order, each once.
+func ParseCPUList(s string) ([]int, error) {
+	seen := map[int]bool{}
+	for _, part := range strings.Split(s, ",") {
+		lo, hi, isRange := strings.Cut(part, "-")
+		a, okA := parseNum(lo, 0, maxCPU)
+		b := a
+		okB := true
+		if isRange {
+			b, okB = parseNum(hi, 0, maxCPU)
+		}
+		if !okA || !okB {
+			return nil, fmt.Errorf("%q is not a CPU number (0-%d) or a range such as 2-5", part, maxCPU)
+		}
+		if b < a {
+			return nil, fmt.Errorf("range %q runs backwards", part)
+		}
+		for c := a; c <= b; c++ {
+			seen[c] = true
+		}
+	}
+	out := make([]int, 0, len(seen))
+	for c := range seen {
+		out = append(out, c)
+	}
+	slices.Sort(out)
+	return out, nil
 }
 
 // lvsTimeouts reads "lvs_timeouts tcp N tcpfin N udp N" (any subset, in any

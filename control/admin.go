@@ -43,7 +43,8 @@ func (d *Director) Connections() []ConnEntry {
 // the connection table as JSON ([]ConnEntry); GET /v1/services the virtual
 // services (ServiceList); POST /v1/reals applies a RealEdit (404 for an
 // unknown service or server, 409 when refused); GET /v1/vrrp the
-// vrrp_instances' states ([]VRRPStatus); POST /v1/reload calls reload
+// vrrp_instances' states ([]VRRPStatus); GET /v1/queues the dataplane's
+// layout (dataplane.Layout: channels, workers, CPUs, queues); POST /v1/reload calls reload
 // and answers 200 with nothing, or 409 with the reason the new
 // configuration was refused (the running one stays). It is meant for a
 // unix socket only root can reach; `xvs list` and `xvs reload` are its
@@ -83,6 +84,12 @@ func AdminHandler(d *Director, reload func() error) http.Handler {
 			st = []VRRPStatus{}
 		}
 		if err := json.NewEncoder(w).Encode(st); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+		}
+	})
+	mux.HandleFunc("GET /v1/queues", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if err := json.NewEncoder(w).Encode(d.Dataplane.Layout()); err != nil {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 		}
 	})

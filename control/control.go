@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/netip"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -33,7 +34,9 @@ import (
 // nothing.
 type Plan struct {
 	WAN, LAN string
-	Queues   int // 0: as many as the interfaces have
+	Queues   int // caps the workers; 0: no cap
+	// CPUs the workers run on; nil: every CPU the process may use.
+	CPUs []int
 	// MaxConns bounds the connection table; 0: nat.DefaultMaxConns().
 	MaxConns int
 	// Timeouts are the connection timeouts: IPVS's defaults with
@@ -53,6 +56,23 @@ type Plan struct {
 
 // NewPlan resolves a Spec against the machine's interfaces.
 func NewPlan(spec *config.Spec) (*Plan, error) { return newPlan(spec, nil) }
+
+// CheckCPUs refuses an xvs block's cpus that this process may not run
+// on (taskset, systemd's CPUAffinity=, a cpuset cgroup), naming the
+// list's file:line:col. xvs check and xvs run both call it.
+func CheckCPUs(spec *config.Spec) error {
+	if len(spec.XVS.CPUs) == 0 {
+		return nil
+	}
+	allowed, err := dataplane.AllowedCPUs()
+	if err != nil {
+		return err
+	}
+	if err := dataplane.CheckCPUs(spec.XVS.CPUs, allowed); err != nil {
+		return fmt.Errorf("%s: cpus %s: %w", spec.XVS.CPUsPos, dataplane.FormatCPUs(spec.XVS.CPUs), err)
+	}
+	return nil
+}
 
 // countsKey names a real server of a virtual service across plans.
 type countsKey struct {
@@ -88,6 +108,10 @@ func newPlan(spec *config.Spec, prev *Plan) (*Plan, error) {
 	if err := checkScriptSecurity(spec); err != nil {
 		return nil, err
 	}
+	if err := CheckCPUs(spec); err != nil {
+		return nil, err
+	}
+	p.CPUs = spec.XVS.CPUs
 	for _, vs := range spec.VirtualServers {
 		if !vs.Addr.Is4() {
 			return nil, fmt.Errorf("%s: virtual_server %s: IPv6 services are not supported yet", vs.Pos, vs.Addr)
@@ -272,7 +296,7 @@ type Director struct {
 // since the kernel would keep answering for it after xvs stopped.
 func Start(p *Plan, log *zap.Logger) (*Director, error) {
 	eng := nat.NewEngine(nat.NewTable(p.MaxConns, p.Timeouts))
-	dp, err := dataplane.New(dataplane.Config{WAN: p.WAN, LAN: p.LAN, Queues: p.Queues, Log: log}, eng)
+	dp, err := dataplane.New(dataplane.Config{WAN: p.WAN, LAN: p.LAN, Queues: p.Queues, CPUs: p.CPUs, Log: log}, eng)
 	if err != nil {
 		return nil, err
 	}
@@ -410,6 +434,8 @@ func (d *Director) reload(spec *config.Spec) error {
 		return fmt.Errorf("the interfaces change (WAN %s → %s, LAN %s → %s): that needs a restart", d.Plan.WAN, p.WAN, d.Plan.LAN, p.LAN)
 	case p.Queues != d.Plan.Queues:
 		return fmt.Errorf("queues changes from %d to %d: that needs a restart", d.Plan.Queues, p.Queues)
+	case !slices.Equal(p.CPUs, d.Plan.CPUs):
+		return fmt.Errorf("cpus changes from %q to %q: that needs a restart", dataplane.FormatCPUs(d.Plan.CPUs), dataplane.FormatCPUs(p.CPUs))
 	case p.MaxConns != d.Plan.MaxConns:
 		return fmt.Errorf("max_connections changes from %d to %d: that needs a restart", d.Plan.MaxConns, p.MaxConns)
 	case p.Timeouts != d.Plan.Timeouts:

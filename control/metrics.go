@@ -24,8 +24,14 @@ type collector struct {
 	xskDrops  *prometheus.Desc
 
 	qFrames    *prometheus.Desc
-	qForwarded *prometheus.Desc
 	qBatches   *prometheus.Desc
+	qInfo      *prometheus.Desc
+	wForwarded *prometheus.Desc
+	wCPU       *prometheus.Desc
+	ifChannels *prometheus.Desc
+	ifInfo     *prometheus.Desc
+	relayouts  *prometheus.Desc
+	layoutErrs *prometheus.Desc
 
 	conns     *prometheus.Desc
 	connsMax  *prometheus.Desc
@@ -62,12 +68,25 @@ type collector struct {
 //     rx_dropped (no fill frame), rx_ring_full (the workers fell behind),
 //     rx_invalid_descs, tx_invalid_descs.
 //
-// Per queue (the label queue is the queue number, one worker each):
-//   - xvs_queue_frames_received_total{queue,side}
-//   - xvs_queue_frames_forwarded_total{queue}
-//   - xvs_queue_batches_total{queue,side}: non-empty receive batches (at
-//     most 64 frames each); frames/batches near 64 means the worker is
+// Per receive queue (side wan or lan, queue its number on that interface):
+//   - xvs_queue_frames_received_total{side,queue}
+//   - xvs_queue_batches_total{side,queue}: non-empty receive batches (at
+//     most 64 frames each); frames/batches near 64 means its worker is
 //     saturated, near 1 that it is mostly idle.
+//   - xvs_queue_info{side,queue,worker,cpu,socket_mode}: 1 for each queue
+//     served: the queue → worker → CPU map and how its socket is bound.
+//
+// Per worker, and the layout:
+//   - xvs_worker_frames_forwarded_total{worker}
+//   - xvs_worker_cpu{worker}: the CPU the worker is pinned to.
+//   - xvs_interface_channels{interface,side}: active receive channels,
+//     every one of them served.
+//   - xvs_interface_info{interface,side,xdp_mode}: 1; xdp_mode native or
+//     generic.
+//   - xvs_layout_changes_total: re-layouts after the channels changed
+//     while running (ethtool -L); xvs_layout_errors_total: those that
+//     failed (frames on unserved queues are then counted in
+//     xvs_xdp_frames_total{verdict="drop_no_socket"}).
 //
 // Connection table:
 //   - xvs_connections: entries now.
@@ -119,7 +138,7 @@ type collector struct {
 // (applied or refused), xvs_config_last_reload_successful, and client_golang's
 // Go runtime (go_*) and process (process_*) collectors.
 func NewCollector(d *Director) prometheus.Collector {
-	queue, side := []string{"queue"}, []string{"queue", "side"}
+	worker, side := []string{"worker"}, []string{"side", "queue"}
 	inst := []string{"vrrp_instance"}
 	return &collector{
 		svc:       newServiceMetrics(d),
@@ -131,9 +150,15 @@ func NewCollector(d *Director) prometheus.Collector {
 		xdp:       prometheus.NewDesc("xvs_xdp_frames_total", "Frames seen by the XDP classifier, by verdict.", []string{"verdict"}, nil),
 		xskDrops:  prometheus.NewDesc("xvs_xsk_dropped_total", "Frames the kernel could not hand to the AF_XDP sockets, by reason.", []string{"reason"}, nil),
 
-		qFrames:    prometheus.NewDesc("xvs_queue_frames_received_total", "Frames received by one queue's worker, by interface side.", side, nil),
-		qForwarded: prometheus.NewDesc("xvs_queue_frames_forwarded_total", "Frames one queue's worker rewrote and queued for transmission.", queue, nil),
-		qBatches:   prometheus.NewDesc("xvs_queue_batches_total", "Non-empty receive batches (up to 64 frames) of one queue's worker, by interface side.", side, nil),
+		qFrames:    prometheus.NewDesc("xvs_queue_frames_received_total", "Frames received on one receive queue of one interface side.", side, nil),
+		qBatches:   prometheus.NewDesc("xvs_queue_batches_total", "Non-empty receive batches (up to 64 frames) taken from one receive queue of one interface side.", side, nil),
+		qInfo:      prometheus.NewDesc("xvs_queue_info", "1 for each receive queue served: its worker, that worker's CPU and how its AF_XDP socket is bound.", []string{"side", "queue", "worker", "cpu", "socket_mode"}, nil),
+		wForwarded: prometheus.NewDesc("xvs_worker_frames_forwarded_total", "Frames one worker rewrote and queued for transmission.", worker, nil),
+		wCPU:       prometheus.NewDesc("xvs_worker_cpu", "The CPU a worker is pinned to.", worker, nil),
+		ifChannels: prometheus.NewDesc("xvs_interface_channels", "Active receive channels of an interface, every one served.", []string{"interface", "side"}, nil),
+		ifInfo:     prometheus.NewDesc("xvs_interface_info", "1 for each interface of the dataplane, with the mode its XDP program is attached in.", []string{"interface", "side", "xdp_mode"}, nil),
+		relayouts:  prometheus.NewDesc("xvs_layout_changes_total", "Times the workers were laid out again because an interface's channels changed while running.", nil, nil),
+		layoutErrs: prometheus.NewDesc("xvs_layout_errors_total", "Re-layouts after a change of channels that failed; unserved queues' frames are dropped and counted until one works.", nil, nil),
 
 		conns:     prometheus.NewDesc("xvs_connections", "Entries in the connection table.", nil, nil),
 		connsMax:  prometheus.NewDesc("xvs_connections_max", "Bound of the connection table (max_connections or the memory-sized default).", nil, nil),
@@ -155,7 +180,7 @@ func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	c.svc.describe(ch)
 	for _, d := range []*prometheus.Desc{
 		c.frames, c.forwarded, c.dropped, c.kickErrs, c.xdp, c.xskDrops,
-		c.qFrames, c.qForwarded, c.qBatches,
+		c.qFrames, c.qBatches, c.qInfo, c.wForwarded, c.wCPU, c.ifChannels, c.ifInfo, c.relayouts, c.layoutErrs,
 		c.conns, c.connsMax, c.evicted, c.refused, c.templates,
 		c.vrrpState, c.vrrpPriority, c.vrrpBase, c.vrrpTransitions, c.vrrpSent, c.vrrpReceived, c.vrrpDropped,
 	} {
@@ -187,6 +212,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.xdp, x.RedirectedVRRP, "redirect_vrrp")
 		counter(c.xdp, x.ARPReplies, "arp_reply")
 		counter(c.xdp, x.EchoReplies, "echo_reply")
+		counter(c.xdp, x.NoSocket, "drop_no_socket")
 	}
 	if x, err := c.d.Dataplane.SocketDrops(); err == nil {
 		counter(c.xskDrops, x.RxDropped, "rx_dropped")
@@ -194,7 +220,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		counter(c.xskDrops, x.RxInvalid, "rx_invalid_descs")
 		counter(c.xskDrops, x.TxInvalid, "tx_invalid_descs")
 	}
-	c.collectQueues(ch, c.d.Dataplane.QueueCounters())
+	c.collectLayout(ch, c.d.Dataplane.Layout(), c.d.Dataplane.WorkerCounters())
 
 	t := c.d.Engine.Table()
 	gauge(c.conns, float64(t.Len()))
@@ -209,16 +235,27 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// collectQueues sends the per-queue metrics of q, indexed by queue.
-func (c *collector) collectQueues(ch chan<- prometheus.Metric, q []dataplane.Counters) {
-	for i := range q {
-		n := strconv.Itoa(i)
-		ch <- prometheus.MustNewConstMetric(c.qFrames, prometheus.CounterValue, float64(q[i][dataplane.CounterRxWAN]), n, "wan")
-		ch <- prometheus.MustNewConstMetric(c.qFrames, prometheus.CounterValue, float64(q[i][dataplane.CounterRxLAN]), n, "lan")
-		ch <- prometheus.MustNewConstMetric(c.qForwarded, prometheus.CounterValue, float64(q[i][nat.DropNone]), n)
-		ch <- prometheus.MustNewConstMetric(c.qBatches, prometheus.CounterValue, float64(q[i][dataplane.CounterBatchWAN]), n, "wan")
-		ch <- prometheus.MustNewConstMetric(c.qBatches, prometheus.CounterValue, float64(q[i][dataplane.CounterBatchLAN]), n, "lan")
+// collectLayout sends the per-queue, per-worker and layout metrics.
+func (c *collector) collectLayout(ch chan<- prometheus.Metric, l dataplane.Layout, w []dataplane.Counters) {
+	for _, it := range l.Interfaces {
+		ch <- prometheus.MustNewConstMetric(c.ifChannels, prometheus.GaugeValue, float64(it.Channels), it.Name, it.Side)
+		ch <- prometheus.MustNewConstMetric(c.ifInfo, prometheus.GaugeValue, 1, it.Name, it.Side, it.XDPMode)
 	}
+	for _, wl := range l.Workers {
+		n, cpu := strconv.Itoa(wl.Worker), strconv.Itoa(wl.CPU)
+		ch <- prometheus.MustNewConstMetric(c.wCPU, prometheus.GaugeValue, float64(wl.CPU), n)
+		for _, q := range wl.Queues {
+			qn := strconv.Itoa(q.Queue)
+			ch <- prometheus.MustNewConstMetric(c.qFrames, prometheus.CounterValue, float64(q.Frames), q.Side, qn)
+			ch <- prometheus.MustNewConstMetric(c.qBatches, prometheus.CounterValue, float64(q.Batches), q.Side, qn)
+			ch <- prometheus.MustNewConstMetric(c.qInfo, prometheus.GaugeValue, 1, q.Side, qn, n, cpu, wl.SocketMode)
+		}
+	}
+	for i := range w {
+		ch <- prometheus.MustNewConstMetric(c.wForwarded, prometheus.CounterValue, float64(w[i][nat.DropNone]), strconv.Itoa(i))
+	}
+	ch <- prometheus.MustNewConstMetric(c.relayouts, prometheus.CounterValue, float64(l.Relayouts))
+	ch <- prometheus.MustNewConstMetric(c.layoutErrs, prometheus.CounterValue, float64(l.LayoutErrors))
 }
 
 // vrrpStateValues maps VRRPStatus.State to the xvs_vrrp_state value: the

@@ -116,29 +116,36 @@ func TestVRRPDropReasonsCovered(t *testing.T) {
 	}
 }
 
-func TestCollectQueues(t *testing.T) {
+func TestCollectLayout(t *testing.T) {
 	c := testCollector(t)
-	q := make([]dataplane.Counters, 2)
-	q[1][dataplane.CounterRxWAN] = 100
-	q[1][dataplane.CounterRxLAN] = 90
-	q[1][nat.DropNone] = 180
-	q[1][dataplane.CounterBatchWAN] = 4
-	q[0][dataplane.CounterBatchLAN] = 1
-	got := gather(t, c, func(ch chan<- prometheus.Metric) { c.collectQueues(ch, q) })
+	w := make([]dataplane.Counters, 2)
+	w[1][nat.DropNone] = 180
+	l := dataplane.Layout{
+		Interfaces: []dataplane.InterfaceLayout{{Name: "wan0", Side: "wan", Channels: 1, XDPMode: "native"}, {Name: "lan0", Side: "lan", Channels: 2, XDPMode: "generic"}},
+		Workers: []dataplane.WorkerLayout{{Worker: 0, CPU: 1, SocketMode: "copy", Queues: []dataplane.QueueLayout{
+			{Side: "wan", Queue: 0, Frames: 100, Batches: 4}, {Side: "lan", Queue: 0, Frames: 90, Batches: 3}, {Side: "lan", Queue: 1, Frames: 7, Batches: 1}}}},
+		Relayouts: 2,
+	}
+	got := gather(t, c, func(ch chan<- prometheus.Metric) { c.collectLayout(ch, l, w) })
 	want := map[string]float64{
-		`xvs_queue_frames_received_total{queue="1",side="wan"}`: 100,
-		`xvs_queue_frames_received_total{queue="1",side="lan"}`: 90,
-		`xvs_queue_frames_forwarded_total{queue="1"}`:           180,
-		`xvs_queue_batches_total{queue="1",side="wan"}`:         4,
-		`xvs_queue_batches_total{queue="0",side="lan"}`:         1,
-		`xvs_queue_frames_forwarded_total{queue="0"}`:           0,
+		`xvs_queue_frames_received_total{queue="0",side="wan"}`:                      100,
+		`xvs_queue_frames_received_total{queue="1",side="lan"}`:                      7,
+		`xvs_queue_batches_total{queue="0",side="lan"}`:                              3,
+		`xvs_queue_info{cpu="1",queue="1",side="lan",socket_mode="copy",worker="0"}`: 1,
+		`xvs_worker_frames_forwarded_total{worker="1"}`:                              180,
+		`xvs_worker_frames_forwarded_total{worker="0"}`:                              0,
+		`xvs_worker_cpu{worker="0"}`:                                                 1,
+		`xvs_interface_channels{interface="lan0",side="lan"}`:                        2,
+		`xvs_interface_info{interface="wan0",side="wan",xdp_mode="native"}`:          1,
+		`xvs_layout_changes_total`:                                                   2,
+		`xvs_layout_errors_total`:                                                    0,
 	}
 	for k, v := range want {
 		if g, ok := got[k]; !ok || g != v {
 			t.Errorf("%s = %v (present %v), want %v", k, g, ok, v)
 		}
 	}
-	if len(got) != 2*5 {
-		t.Errorf("%d series, want 10: %v", len(got), got)
+	if len(got) != 4+3*3+2+1+2 {
+		t.Errorf("%d series, want 18: %v", len(got), got)
 	}
 }

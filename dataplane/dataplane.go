@@ -12,8 +12,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"golang.org/x/sys/unix"
 	"net/netip"
-	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,12 +25,17 @@ import (
 	"go.uber.org/zap"
 )
 
-// Config says which interfaces and how many queues the dataplane serves.
+// Config says which interfaces the dataplane serves and where it runs.
 type Config struct {
 	WAN, LAN string // interface names
-	// Queues is the number of queues served on each interface; 0 means
-	// every receive queue both interfaces have.
+	// Queues caps the number of workers (the xvs block's queues keyword);
+	// 0: no cap. Every active receive queue of both interfaces is served
+	// whatever it says.
 	Queues int
+	// CPUs are the CPUs the workers run on, worker i on CPUs[i]; nil:
+	// every CPU the process was allowed when it started (AllowedCPUs).
+	// Each must be in that set.
+	CPUs []int
 	// Frames is the number of receive (and transmit) frames per socket;
 	// 0 means xsk.DefaultFrames.
 	Frames int
@@ -45,33 +50,69 @@ type Dataplane struct {
 	prog     *Program
 	neigh    *Neighbours
 	ctl      *controlQueue
-	workers  []*worker
-	sockets  []*xsk.Socket
+	cpus     []int
 	wan, lan netlink.Link
-	stop     atomic.Bool
 	wg       sync.WaitGroup
 	// mu guards prog, sockets, current and draining against Close and
 	// each other while the control plane (metrics, reload) uses them.
-	mu sync.Mutex
-	// current are the services installed; draining are real servers no
-	// longer configured whose connections still live: the classifier
-	// keeps sending their replies to the workers until the last ends.
+	mu       sync.Mutex
+	sockets  []*xsk.Socket
 	current  []*nat.Service
 	draining map[ServiceKey]*scheduler.Counts
+
+	// wmu guards workers, plan, channels and queues, which a re-layout
+	// (channels changed while running) replaces; readers of counters
+	// take it shared.
+	wmu sync.RWMutex
+	// workers are every worker made, the first len(plan) serving now;
+	// the others are kept for their counters after a re-layout had
+	// fewer.
+	workers  []*worker
+	plan     []WorkerPlan
+	channels [2]Channels // WAN, LAN
+	xdpMode  [2]string   // WAN, LAN
+	queues   map[queueKey]*QueueStats
+	// stopWorkers stops the current generation of workers; workersWG
+	// waits for them.
+	stopWorkers *atomic.Bool
+	workersWG   sync.WaitGroup
+	// relayouts counts re-layouts that followed a change of channels;
+	// layoutErrors those that failed (the queues stay unserved, and the
+	// classifier counts their frames as drop_no_socket, until one works).
+	relayouts, layoutErrors atomic.Uint64
 }
 
-// New loads and attaches the XDP program, opens the sockets and prepares the
-// workers; Run starts them. On error everything made so far is undone.
+// queueKey names a receive queue of one side.
+type queueKey struct {
+	role  Role
+	queue int
+}
+
+// New loads and attaches the XDP program, opens a socket on every active
+// receive queue of both interfaces and lays the workers out over them and
+// the CPUs (see Place); Run starts them. On error everything made so far is
+// undone.
 func New(cfg Config, eng *nat.Engine) (_ *Dataplane, err error) {
 	if cfg.Log == nil {
 		cfg.Log = zap.NewNop()
 	}
-	d := &Dataplane{cfg: cfg, log: cfg.Log, eng: eng, ctl: newControlQueue()}
+	d := &Dataplane{cfg: cfg, log: cfg.Log, eng: eng, ctl: newControlQueue(), queues: map[queueKey]*QueueStats{}}
 	defer func() {
 		if err != nil {
 			d.Close()
 		}
 	}()
+	allowed, err := AllowedCPUs()
+	if err != nil {
+		return nil, err
+	}
+	d.cpus = allowed
+	if len(cfg.CPUs) > 0 {
+		if err := CheckCPUs(cfg.CPUs, allowed); err != nil {
+			return nil, fmt.Errorf("cpus %s: %w", FormatCPUs(cfg.CPUs), err)
+		}
+		d.cpus = cfg.CPUs
+	}
 	if d.wan, err = netlink.LinkByName(cfg.WAN); err != nil {
 		return nil, fmt.Errorf("finding WAN interface %q: %w", cfg.WAN, err)
 	}
@@ -81,17 +122,6 @@ func New(cfg Config, eng *nat.Engine) (_ *Dataplane, err error) {
 	if d.wan.Attrs().Index == d.lan.Attrs().Index {
 		return nil, fmt.Errorf("WAN and LAN are the same interface %q: one-armed NAT is not supported yet", cfg.WAN)
 	}
-	q := min(d.wan.Attrs().NumRxQueues, d.lan.Attrs().NumRxQueues)
-	if q < 1 {
-		q = 1
-	}
-	if cfg.Queues > 0 {
-		if cfg.Queues > q {
-			return nil, fmt.Errorf("queues %d: %s and %s have only %d receive queues", cfg.Queues, cfg.WAN, cfg.LAN, q)
-		}
-		q = cfg.Queues
-	}
-	d.cfg.Queues = q
 	if d.neigh, err = NewNeighbours(d.log, d.wan.Attrs().Index, d.lan.Attrs().Index); err != nil {
 		return nil, fmt.Errorf("reading routes and neighbours: %w", err)
 	}
@@ -101,46 +131,121 @@ func New(cfg Config, eng *nat.Engine) (_ *Dataplane, err error) {
 	if d.prog, err = LoadProgram(); err != nil {
 		return nil, err
 	}
-	ncpu := runtime.NumCPU()
-	for i := 0; i < q; i++ {
-		w := &worker{
-			queue: i, cpu: i % ncpu,
-			wanIf: d.wan.Attrs().Index, lanIf: d.lan.Attrs().Index,
-			wanMAC: [6]byte(d.wan.Attrs().HardwareAddr), lanMAC: [6]byte(d.lan.Attrs().HardwareAddr),
-			eng: eng, neigh: d.neigh, ctl: d.ctl,
-		}
-		if w.wan, err = d.open(d.wan, RoleWAN, i); err != nil {
-			return nil, err
-		}
-		if w.lan, err = d.open(d.lan, RoleLAN, i); err != nil {
-			return nil, err
-		}
-		d.workers = append(d.workers, w)
+	if err := d.layout(); err != nil {
+		return nil, err
 	}
 	// Attach last: before this point no frame is diverted from the kernel.
-	if err = d.prog.Attach(d.wan.Attrs().Index, RoleWAN); err != nil {
-		return nil, err
+	for i, l := range []netlink.Link{d.wan, d.lan} {
+		mode, why, err := d.prog.Attach(l.Attrs().Index, [2]Role{RoleWAN, RoleLAN}[i])
+		if err != nil {
+			return nil, err
+		}
+		if why != nil {
+			d.log.Warn("XDP attached in generic mode: the driver refused native mode", zap.String("interface", l.Attrs().Name), zap.Error(why))
+		}
+		d.xdpMode[i] = mode
 	}
-	if err = d.prog.Attach(d.lan.Attrs().Index, RoleLAN); err != nil {
-		return nil, err
-	}
+	d.logLayout()
 	return d, nil
 }
 
-func (d *Dataplane) open(l netlink.Link, role Role, queue int) (*xsk.Socket, error) {
+// layout reads both interfaces' active channels, places the workers and
+// opens their sockets. It is called with no worker running.
+func (d *Dataplane) layout() error {
+	wch, err := ActiveChannels(d.wan.Attrs().Name)
+	if err != nil {
+		return err
+	}
+	lch, err := ActiveChannels(d.lan.Attrs().Name)
+	if err != nil {
+		return err
+	}
+	plan := Place(wch.Rx, lch.Rx, d.cpus, d.cfg.Queues)
+	d.wmu.Lock()
+	defer d.wmu.Unlock()
+	d.channels = [2]Channels{wch, lch}
+	d.plan = plan
+	for i, wp := range plan {
+		if i == len(d.workers) {
+			d.workers = append(d.workers, &worker{index: i,
+				wanIf: d.wan.Attrs().Index, lanIf: d.lan.Attrs().Index,
+				wanMAC: [6]byte(d.wan.Attrs().HardwareAddr), lanMAC: [6]byte(d.lan.Attrs().HardwareAddr),
+				eng: d.eng, neigh: d.neigh, ctl: d.ctl})
+		}
+		w := d.workers[i]
+		w.cpu = wp.CPU
+		w.wanPorts, w.lanPorts, w.fds = nil, nil, nil
+		for _, q := range wp.WANQueues {
+			p, err := d.open(d.wan, RoleWAN, q)
+			if err != nil {
+				return err
+			}
+			w.wanPorts = append(w.wanPorts, p)
+		}
+		for _, q := range wp.LANQueues {
+			p, err := d.open(d.lan, RoleLAN, q)
+			if err != nil {
+				return err
+			}
+			w.lanPorts = append(w.lanPorts, p)
+		}
+		w.wanTx, w.lanTx = w.wanPorts[0].sock, w.lanPorts[0].sock
+		for _, p := range append(w.wanPorts[:len(w.wanPorts):len(w.wanPorts)], w.lanPorts...) {
+			w.fds = append(w.fds, unix.PollFd{Fd: int32(p.sock.FD()), Events: unix.POLLIN})
+		}
+	}
+	for _, w := range d.workers[len(plan):] {
+		w.wanPorts, w.lanPorts, w.fds, w.wanTx, w.lanTx = nil, nil, nil, nil, nil
+	}
+	return nil
+}
+
+// open opens the socket of one receive queue and registers it with the
+// classifier.
+func (d *Dataplane) open(l netlink.Link, role Role, queue int) (*port, error) {
 	s, err := xsk.Open(l.Attrs().Index, queue, xsk.Options{Frames: d.cfg.Frames, Copy: true})
 	if err != nil {
 		return nil, fmt.Errorf("%s queue %d: %w", l.Attrs().Name, queue, err)
 	}
+	d.mu.Lock()
 	d.sockets = append(d.sockets, s)
+	d.mu.Unlock()
 	if err := d.prog.RegisterSocket(role, queue, s.FD()); err != nil {
 		return nil, err
 	}
-	return s, nil
+	k := queueKey{role, queue}
+	if d.queues[k] == nil {
+		d.queues[k] = new(QueueStats)
+	}
+	return &port{sock: s, role: role, queue: queue, ifindex: l.Attrs().Index, counts: d.queues[k]}, nil
 }
 
-// Queues returns the number of queues served on each interface.
-func (d *Dataplane) Queues() int { return d.cfg.Queues }
+// closeSockets closes every socket; the kernel takes each out of the
+// classifier's map as it goes. Call it with no worker running.
+func (d *Dataplane) closeSockets() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var errs []error
+	for _, s := range d.sockets {
+		errs = append(errs, s.Close())
+	}
+	d.sockets = nil
+	return errors.Join(errs...)
+}
+
+// logLayout logs the interfaces' channels and the queue → worker → CPU map.
+func (d *Dataplane) logLayout() {
+	l := d.Layout()
+	for _, it := range l.Interfaces {
+		d.log.Info("interface", zap.String("interface", it.Name), zap.String("side", it.Side),
+			zap.Int("channels", it.Channels), zap.String("channels_from", it.ChannelsFrom), zap.String("xdp", it.XDPMode))
+	}
+	for _, w := range l.Workers {
+		d.log.Info("worker", zap.Int("worker", w.Worker), zap.Int("cpu", w.CPU),
+			zap.Ints("wan_queues", w.WANQueues), zap.Ints("lan_queues", w.LANQueues), zap.String("socket_mode", w.SocketMode))
+	}
+	d.log.Info("CPUs", zap.String("allowed", FormatCPUs(d.cpus)), zap.Int("workers", len(l.Workers)))
+}
 
 // SetServices installs a new set of virtual services: the classifier's maps
 // first, then the engine's snapshot. A real server that leaves while it
@@ -242,14 +347,11 @@ func (d *Dataplane) drain() {
 
 // Run starts the workers, the neighbour watcher and connection expiry, and
 // blocks until ctx is done; then it stops the workers and closes everything.
+// Every second it also reads the interfaces' active channels: when an
+// operator changed them (ethtool -L), it logs so loudly and lays the
+// workers out again over the new queues.
 func (d *Dataplane) Run(ctx context.Context) error {
-	for _, w := range d.workers {
-		d.wg.Add(1)
-		go func() {
-			defer d.wg.Done()
-			w.run(&d.stop)
-		}()
-	}
+	d.startWorkers()
 	nctx, cancel := context.WithCancel(ctx)
 	d.wg.Add(1)
 	go func() {
@@ -262,18 +364,82 @@ func (d *Dataplane) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			cancel()
-			d.stop.Store(true)
+			d.stopAllWorkers()
 			d.wg.Wait()
 			return d.Close()
 		case <-tick.C:
 			d.eng.Table().Expire(nat.Monotonic())
 			d.drain()
+			d.followChannels()
 		}
 	}
 }
 
+// startWorkers starts a goroutine for each worker of the plan.
+func (d *Dataplane) startWorkers() {
+	d.wmu.RLock()
+	defer d.wmu.RUnlock()
+	stop := new(atomic.Bool)
+	d.stopWorkers = stop
+	for _, w := range d.workers[:len(d.plan)] {
+		d.workersWG.Add(1)
+		go func() {
+			defer d.workersWG.Done()
+			w.run(stop)
+		}()
+	}
+}
+
+// stopAllWorkers stops the running workers and waits for them.
+func (d *Dataplane) stopAllWorkers() {
+	if d.stopWorkers != nil {
+		d.stopWorkers.Store(true)
+	}
+	d.workersWG.Wait()
+}
+
+// followChannels compares the interfaces' active channels with those
+// served and, when they differ, stops the workers, closes their sockets
+// and lays them out again. Until that succeeds, frames on queues without a
+// socket are dropped by the classifier and counted (drop_no_socket).
+func (d *Dataplane) followChannels() {
+	wch, err1 := ActiveChannels(d.wan.Attrs().Name)
+	lch, err2 := ActiveChannels(d.lan.Attrs().Name)
+	if err1 != nil || err2 != nil {
+		return
+	}
+	d.wmu.RLock()
+	old := d.channels
+	d.wmu.RUnlock()
+	if old[0].Rx == wch.Rx && old[1].Rx == lch.Rx {
+		return
+	}
+	d.log.Warn("receive channels changed while running (ethtool -L); laying the workers out again",
+		zap.String("wan", d.wan.Attrs().Name), zap.Int("wan_channels_before", old[0].Rx), zap.Int("wan_channels", wch.Rx),
+		zap.String("lan", d.lan.Attrs().Name), zap.Int("lan_channels_before", old[1].Rx), zap.Int("lan_channels", lch.Rx))
+	d.stopAllWorkers()
+	if err := d.closeSockets(); err != nil {
+		d.log.Warn("closing sockets for the new layout", zap.Error(err))
+	}
+	if err := d.layout(); err != nil {
+		d.layoutErrors.Add(1)
+		d.log.Error("laying the workers out over the new channels failed; frames on unserved queues are dropped (xvs_xdp_frames_total{verdict=\"drop_no_socket\"}) until it works", zap.Error(err))
+		_ = d.closeSockets()
+		d.wmu.Lock()
+		d.plan = nil
+		d.channels = [2]Channels{}
+		d.wmu.Unlock()
+		return
+	}
+	d.relayouts.Add(1)
+	d.startWorkers()
+	d.logLayout()
+}
+
 // Counters sums the workers' counters.
 func (d *Dataplane) Counters() Counters {
+	d.wmu.RLock()
+	defer d.wmu.RUnlock()
 	var c Counters
 	for _, w := range d.workers {
 		for i := range c {

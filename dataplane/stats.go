@@ -92,6 +92,8 @@ func (s *destStats) publish() {
 // connection table's registry number (nat.Table.Dests), summed over the
 // workers. Servers that never carried traffic may be missing at the end.
 func (d *Dataplane) DestStats() []DestStats {
+	d.wmu.RLock()
+	defer d.wmu.RUnlock()
 	var out []DestStats
 	for _, w := range d.workers {
 		p := w.dests.pub.Load()

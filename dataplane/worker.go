@@ -40,13 +40,34 @@ type Counters [NumCounters]uint64
 // batchSize is the number of descriptors taken from a receive ring at once.
 const batchSize = 64
 
-// worker serves one queue of the WAN and the same queue of the LAN
-// interface. All its fields are owned by its goroutine, except published,
-// which others read atomically.
+// port is one receive queue of one side that a worker owns: its AF_XDP
+// socket and the queue's own counters.
+type port struct {
+	sock    *xsk.Socket
+	role    Role
+	queue   int
+	ifindex int
+	// rx and batches are counted since the last publish; the published
+	// totals live in counts, which outlives a re-layout of the workers.
+	rx, batches uint64
+	counts      *QueueStats
+}
+
+// QueueStats are the published counters of one receive queue of one side.
+type QueueStats struct {
+	Frames, Batches atomic.Uint64
+}
+
+// worker serves some receive queues of the WAN and of the LAN interface
+// (see Place). All its fields are owned by its goroutine, except
+// published, which others read atomically.
 type worker struct {
-	queue          int
+	index          int
 	cpu            int // -1: not pinned
-	wan, lan       *xsk.Socket
+	wanPorts       []*port
+	lanPorts       []*port
+	wanTx, lanTx   *xsk.Socket // the sockets it transmits on: its first port of each side
+	fds            []unix.PollFd
 	wanIf, lanIf   int
 	wanMAC, lanMAC [6]byte
 	eng            *nat.Engine
@@ -60,54 +81,68 @@ type worker struct {
 	published [NumCounters]atomic.Uint64
 }
 
-// run is the worker's loop: receive a batch from each side, rewrite and
-// queue each frame on the other side, kick transmission, recycle frames, and
-// sleep in poll only when nothing arrived.
+// run is the worker's loop: receive a batch from each of its queues,
+// rewrite and queue each frame on the other side, kick transmission,
+// recycle frames, and sleep in poll only when nothing arrived. It pins its
+// thread to its CPU and never unlocks it: when run returns, the thread
+// ends with the goroutine instead of going back to the runtime pinned.
 func (w *worker) run(stop *atomic.Bool) {
 	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
 	if w.cpu >= 0 {
 		var set unix.CPUSet
 		set.Set(w.cpu)
 		_ = unix.SchedSetaffinity(0, &set) // best effort: an unpinned worker still works
 	}
-	fds := [2]unix.PollFd{
-		{Fd: int32(w.wan.FD()), Events: unix.POLLIN},
-		{Fd: int32(w.lan.FD()), Events: unix.POLLIN},
-	}
 	for !stop.Load() {
 		now := nat.Monotonic()
-		n := w.pump(w.wan, w.lan, true, now)
-		n += w.pump(w.lan, w.wan, false, now)
-		w.kick(w.wan)
-		w.kick(w.lan)
+		n := 0
+		for _, p := range w.wanPorts {
+			n += w.pump(p, w.lanTx, true, now)
+		}
+		for _, p := range w.lanPorts {
+			n += w.pump(p, w.wanTx, false, now)
+		}
+		pending := 0
+		for _, p := range w.wanPorts {
+			pending += w.kick(p.sock)
+		}
+		for _, p := range w.lanPorts {
+			pending += w.kick(p.sock)
+		}
 		w.publish()
 		if n == 0 {
 			timeout := 100
-			if w.wan.Pending()+w.lan.Pending() > 0 {
+			if pending > 0 {
 				timeout = 1
 			}
-			_, _ = unix.Poll(fds[:], timeout)
+			_, _ = unix.Poll(w.fds, timeout)
 		}
 	}
 }
 
-func (w *worker) kick(s *xsk.Socket) {
+// kick starts transmission of what s has queued, or collects what it
+// sent, and returns how many frames it still has to send.
+func (w *worker) kick(s *xsk.Socket) int {
 	if s.Pending() > 0 {
 		if err := s.Kick(); err != nil {
 			w.local[CounterKickErrors]++
 		}
-	} else {
-		s.Complete()
+		return s.Pending()
 	}
+	s.Complete()
+	return 0
 }
 
-// pump moves one batch from rx to tx and returns how many frames it took.
-func (w *worker) pump(rx, tx *xsk.Socket, inbound bool, now int64) int {
+// pump moves one batch from the port's socket to tx and returns how many
+// frames it took.
+func (w *worker) pump(p *port, tx *xsk.Socket, inbound bool, now int64) int {
+	rx := p.sock
 	n := rx.Receive(w.descs[:])
 	if n == 0 {
 		return 0
 	}
+	p.rx += uint64(n)
+	p.batches++
 	var view *linkView
 	var srcMAC [6]byte
 	if inbound {
@@ -121,17 +156,13 @@ func (w *worker) pump(rx, tx *xsk.Socket, inbound bool, now int64) int {
 	}
 	// Control frames (VRRP) first, so that a full batch of data never
 	// delays an advertisement; they are rare, so the pass is a cheap scan.
-	ifindex := w.lanIf
-	if inbound {
-		ifindex = w.wanIf
-	}
 	for i := 0; i < n; i++ {
 		frame := rx.Frame(w.descs[i])
 		switch kindOf(frame) {
 		case frameData:
 			continue
 		case frameControl:
-			if w.ctl != nil && w.ctl.put(frame, ifindex) {
+			if w.ctl != nil && w.ctl.put(frame, p.ifindex) {
 				w.local[CounterControl]++
 			} else {
 				w.local[CounterControlDropped]++
@@ -227,6 +258,15 @@ func (w *worker) rewrite(frame []byte, view *linkView, srcMAC [6]byte, inbound b
 // publish adds the local counts to the published ones.
 func (w *worker) publish() {
 	w.dests.publish()
+	for _, ports := range [2][]*port{w.wanPorts, w.lanPorts} {
+		for _, p := range ports {
+			if p.rx != 0 {
+				p.counts.Frames.Add(p.rx)
+				p.counts.Batches.Add(p.batches)
+				p.rx, p.batches = 0, 0
+			}
+		}
+	}
 	for i := range w.local {
 		if v := w.local[i]; v != 0 {
 			w.published[i].Add(v)

@@ -31,6 +31,7 @@ const (
 	xdpCntRedirectVRRP
 	xdpCntARPReply
 	xdpCntEchoReply
+	xdpCntNoSocket
 	xdpCntMax
 )
 
@@ -65,19 +66,29 @@ func LoadProgram() (*Program, error) {
 	return p, nil
 }
 
-// Attach attaches the classifier to the interface with the given index, in
-// native mode where the driver has it (veth does), as a bpf_link: the kernel
-// removes it when the link is closed or the process dies.
-func (p *Program) Attach(ifindex int, role Role) error {
+// Attach attaches the classifier to the interface with the given index,
+// in native (driver) mode where the driver has it (veth does) and in
+// generic mode otherwise, as a bpf_link: the kernel removes it when the
+// link is closed or the process dies. It returns the mode it got,
+// "native" or "generic", and for generic why native was refused (veth,
+// for one, refuses native XDP while it has fewer receive channels than
+// its peer has transmit channels).
+func (p *Program) Attach(ifindex int, role Role) (mode string, nativeErr, err error) {
 	if err := p.objs.Ifaces.Put(uint32(ifindex), uint32(role)); err != nil {
-		return fmt.Errorf("registering ifindex %d: %w", ifindex, err)
+		return "", nil, fmt.Errorf("registering ifindex %d: %w", ifindex, err)
 	}
-	l, err := link.AttachXDP(link.XDPOptions{Program: p.objs.XvsClassify, Interface: ifindex})
-	if err != nil {
-		return fmt.Errorf("attaching XDP to ifindex %d: %w", ifindex, err)
+	l, nerr := link.AttachXDP(link.XDPOptions{Program: p.objs.XvsClassify, Interface: ifindex, Flags: link.XDPDriverMode})
+	mode = "native"
+	if nerr != nil {
+		var gerr error
+		l, gerr = link.AttachXDP(link.XDPOptions{Program: p.objs.XvsClassify, Interface: ifindex, Flags: link.XDPGenericMode})
+		if gerr != nil {
+			return "", nerr, fmt.Errorf("attaching XDP to ifindex %d: native: %w; generic: %w", ifindex, nerr, gerr)
+		}
+		mode = "generic"
 	}
 	p.links = append(p.links, l)
-	return nil
+	return mode, nerr, nil
 }
 
 // RegisterSocket directs frames of the queue of the role's interface to the
@@ -203,12 +214,15 @@ type XDPCounters struct {
 	Passed, Redirected, RedirectedMalformed, RedirectedVRRP uint64
 	// ARPReplies and EchoReplies are the answers it sent for owned VIPs.
 	ARPReplies, EchoReplies uint64
+	// NoSocket are frames xvs owns that arrived on a queue with no AF_XDP
+	// socket (a channel the dataplane does not serve yet): dropped.
+	NoSocket uint64
 }
 
 // Counters reads the classifier's counters.
 func (p *Program) Counters() (XDPCounters, error) {
 	var c XDPCounters
-	dst := []*uint64{&c.Passed, &c.Redirected, &c.RedirectedMalformed, &c.RedirectedVRRP, &c.ARPReplies, &c.EchoReplies}
+	dst := []*uint64{&c.Passed, &c.Redirected, &c.RedirectedMalformed, &c.RedirectedVRRP, &c.ARPReplies, &c.EchoReplies, &c.NoSocket}
 	for i := uint32(0); i < xdpCntMax; i++ {
 		var per []uint64
 		if err := p.objs.Counters.Lookup(i, &per); err != nil {

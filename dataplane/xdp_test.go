@@ -18,6 +18,7 @@ import (
 const (
 	xdpPass     = 2
 	xdpRedirect = 4
+	xdpDrop     = 1
 )
 
 // testProgram loads the classifier with loopback (ifindex 1) as its WAN
@@ -93,8 +94,8 @@ func TestOwnedVIPAnswers(t *testing.T) {
 
 	t.Run("arp", func(t *testing.T) {
 		verdict, out := runXDP(t, p, arpFrame(t, layers.ARPRequest, client, vip))
-		if verdict != xdpRedirect && verdict != xdpPass {
-			t.Fatalf("verdict %d, want XDP_REDIRECT (or XDP_PASS: no socket is bound)", verdict)
+		if verdict != xdpDrop {
+			t.Fatalf("verdict %d, want XDP_DROP: the answer is made, and no socket is bound to take it", verdict)
 		}
 		pkt := gopacket.NewPacket(out, layers.LayerTypeEthernet, gopacket.Default)
 		eth := pkt.Layer(layers.LayerTypeEthernet).(*layers.Ethernet)
@@ -112,8 +113,8 @@ func TestOwnedVIPAnswers(t *testing.T) {
 	})
 	t.Run("echo", func(t *testing.T) {
 		verdict, out := runXDP(t, p, echoFrame(t, vip, layers.ICMPv4TypeEchoRequest, 17))
-		if verdict != xdpRedirect && verdict != xdpPass {
-			t.Fatalf("verdict %d, want XDP_REDIRECT (or XDP_PASS: no socket is bound)", verdict)
+		if verdict != xdpDrop {
+			t.Fatalf("verdict %d, want XDP_DROP: the answer is made, and no socket is bound to take it", verdict)
 		}
 		ip := header.IPv4(out[header.EthernetSize:])
 		if got := header.Checksum(ip[:ip.HeaderLength()], 0); got != 0xffff {
@@ -167,7 +168,9 @@ func TestOwnedVIPAnswers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.ARPReplies != 1 || c.EchoReplies != 1 {
-		t.Errorf("counters: %d ARP replies, %d echo replies; want 1 and 1", c.ARPReplies, c.EchoReplies)
+	// With no socket bound, the two answers are counted as drops for the
+	// want of one, not as answers sent.
+	if c.ARPReplies != 0 || c.EchoReplies != 0 || c.NoSocket != 2 {
+		t.Errorf("counters: %d ARP replies, %d echo replies, %d without a socket; want 0, 0 and 2", c.ARPReplies, c.EchoReplies, c.NoSocket)
 	}
 }

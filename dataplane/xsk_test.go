@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -53,7 +54,11 @@ func TestSocketOnVeth(t *testing.T) {
 		if err := prog.SetServices([]ServiceKey{{Addr: vip, Port: 53, Proto: header.ProtocolUDP}}, nil); err != nil {
 			return err
 		}
-		return prog.Attach(wanIdx, RoleWAN)
+		mode, _, err := prog.Attach(wanIdx, RoleWAN)
+		if err == nil && mode != "native" {
+			return fmt.Errorf("veth should take native XDP, got %s", mode)
+		}
+		return err
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
+	"github.com/xvs-project/xvs/internal/ethtool"
 	"golang.org/x/sys/unix"
 )
 
@@ -104,6 +105,10 @@ type Config struct {
 	// Queues is the number of TX and RX queues on both ends of every veth,
 	// 1..MaxQueues (default 2).
 	Queues int
+	// WANChannels and LANChannels, when above 0, set how many of the
+	// director's wan0 and lan0 queues are active (ethtool -L rx N tx N),
+	// 1..Queues: a NIC that allocates more queues than it runs.
+	WANChannels, LANChannels int
 	// Forwarding turns on IPv4 forwarding in the director namespace, so the
 	// kernel routes between wan0 and lan0 (a kernel baseline, or for
 	// plumbing tests without a director). Off by default.
@@ -141,6 +146,11 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.Queues < 1 || c.Queues > MaxQueues {
 		return c, fmt.Errorf("lab: queues must be 1..%d, not %d", MaxQueues, c.Queues)
+	}
+	for _, ch := range []int{c.WANChannels, c.LANChannels} {
+		if ch < 0 || ch > c.Queues {
+			return c, fmt.Errorf("lab: channels must be 0 (all) to queues %d, not %d", c.Queues, ch)
+		}
 	}
 	return c, nil
 }
@@ -521,6 +531,16 @@ func (b *builder) build(all []string) error {
 		})
 		if err != nil {
 			return fmt.Errorf("lab: configure %s: %w", ns, err)
+		}
+	}
+	for _, c := range []struct {
+		ifName string
+		n      int
+	}{{WANIf, b.cfg.WANChannels}, {LANIf, b.cfg.LANChannels}} {
+		if c.n > 0 {
+			if err := doFd(b.fds[l.LBNS], func() error { return ethtool.SetChannels(c.ifName, c.n, c.n) }); err != nil {
+				return fmt.Errorf("lab: channels of %s: %w", c.ifName, err)
+			}
 		}
 	}
 	fwd := "0"

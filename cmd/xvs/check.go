@@ -8,6 +8,7 @@ import (
 	"net"
 
 	"github.com/xvs-project/xvs/config"
+	"github.com/xvs-project/xvs/control"
 )
 
 // cmdCheck is "xvs check -f FILE [-i ID]", xvs's keepalived -t: it reads
@@ -60,6 +61,11 @@ func check(path string, opts config.Options, hasIface func(string) bool, stdout,
 			fmt.Fprintln(stderr, d.String())
 		}
 		fmt.Fprintf(stderr, "%s: %s, %s\n", path, count(len(perr.Diags), "error"), count(len(perr.Warnings), "warning"))
+		return 1
+	}
+	if err := control.CheckCPUs(spec); err != nil {
+		fmt.Fprintln(stderr, err)
+		fmt.Fprintf(stderr, "%s: 1 error\n", path)
 		return 1
 	}
 	problems := spec.Warnings

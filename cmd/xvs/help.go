@@ -77,7 +77,7 @@ var commandDocs = []commandDoc{
 	{
 		name:     "list",
 		summary:  "the running director's virtual services or connection table",
-		synopsis: "list [-n] [--stats | --rate | --thresholds | --persistent-conn]\n[--exact] [--json] [--admin SOCKET]\nxvs list -c [-n] [--admin SOCKET]",
+		synopsis: "list [-n] [--stats | --rate | --thresholds | --persistent-conn]\n[--exact] [--json] [--admin SOCKET]\nxvs list -c [-n] [--admin SOCKET]\nxvs list --queues [--json] [--admin SOCKET]",
 		body: `    Prints the running director's virtual services, each with its
     scheduler and real servers (weight, active and inactive connections),
     as ipvsadm -L prints IPVS's; with -c, its connection table as
@@ -99,8 +99,13 @@ var commandDocs = []commandDoc{
         Upper and lower connection thresholds of the real servers.
     --persistent-conn
         Persistence templates per real server.
+    --queues
+        The dataplane's layout: each interface's active receive channels
+        (all served) and XDP mode, the CPUs the process may use, and each
+        worker's CPU, socket mode and queues with the frames and batches
+        received on each.
     --json
-        The services as JSON, for scripts.
+        The services (or with --queues the layout) as JSON, for scripts.
     --admin SOCKET
         Admin socket of the running xvs (default /run/xvs/xvs.sock).`,
 	},
@@ -248,13 +253,16 @@ DESCRIPTION
     (rr wrr lc wlc sed nq dh sh mh lblc lblcr fo ovf twos), rewrites the
     destination, and rewrites the replies' source back to the VIP. An XDP
     program sends only those frames (and VRRP) to AF_XDP sockets, one per
-    interface queue, each served by a worker pinned to a CPU; everything
-    else (ARP, SSH, routing) goes on to the kernel.
+    active receive channel of each interface; the workers, one per CPU the
+    process may use (taskset, systemd CPUAffinity=, or the cpus keyword) up
+    to the fewer of the two sides' channels, are pinned to those CPUs and
+    share the queues out; everything else (ARP, SSH, routing) goes on to the
+    kernel. A change of channels while running (ethtool -L) is followed.
 
     The configuration is keepalived's: global_defs, virtual_server with
     real_server and their checkers (TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK,
     ...), vrrp_instance, vrrp_sync_group, vrrp_script, plus an xvs block
-    (wan_interface, lan_interface, queues, max_connections, ...). The VIPs
+    (wan_interface, lan_interface, queues, cpus, max_connections, ...). The VIPs
     of vrrp_instances are never put on the kernel's interfaces: while an
     instance is MASTER the XDP program answers ARP and ICMP echo for them,
     and when xvs stops or dies nothing answers any more.

@@ -11,11 +11,14 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"text/tabwriter"
 	"time"
 
 	"github.com/xvs-project/xvs/control"
+	"github.com/xvs-project/xvs/dataplane"
 	"github.com/xvs-project/xvs/internal/ipvsadm"
 )
 
@@ -80,6 +83,7 @@ func cmdList(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.Exact, "exact", false, "exact numbers with --stats and --rate, not K/M/G")
 	fs.BoolVar(&o.Thresholds, "thresholds", false, "upper and lower connection thresholds")
 	fs.BoolVar(&o.PersistentConn, "persistent-conn", false, "persistence templates per real server")
+	queues := fs.Bool("queues", false, "the dataplane's layout: interfaces and channels, workers, their CPUs and queues")
 	asJSON := fs.Bool("json", false, "the services as JSON, for scripts")
 	socket := fs.String("admin", defaultAdminSocket, "admin socket of the running xvs")
 	if err := fs.Parse(args); err != nil {
@@ -87,6 +91,26 @@ func cmdList(args []string, stdout, stderr io.Writer) int {
 	}
 	if !o.Numeric {
 		o.Resolver = systemResolver{}
+	}
+	var err error
+	if *queues {
+		var l dataplane.Layout
+		if err := adminGet(*socket, "/v1/queues", &l); err != nil {
+			fmt.Fprintln(stderr, "xvs list:", err)
+			return 1
+		}
+		if *asJSON {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			err = enc.Encode(l)
+		} else {
+			err = writeLayout(stdout, l)
+		}
+		if err != nil {
+			fmt.Fprintln(stderr, "xvs list:", err)
+			return 1
+		}
+		return 0
 	}
 	if *conns {
 		var entries []control.ConnEntry
@@ -101,12 +125,11 @@ func cmdList(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	var list control.ServiceList
-	if err := adminGet(*socket, "/v1/services", &list); err != nil {
+	if err = adminGet(*socket, "/v1/services", &list); err != nil {
 		fmt.Fprintln(stderr, "xvs list:", err)
 		return 1
 	}
 	o.ConnTableSize = list.ConnTableSize
-	var err error
 	if *asJSON {
 		err = ipvsadm.WriteJSON(stdout, list.Services)
 	} else {
@@ -117,6 +140,30 @@ func cmdList(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// writeLayout prints the dataplane's layout: one line per interface, then
+// one per worker with its CPU and, per queue it serves, the frames and
+// batches received there.
+func writeLayout(w io.Writer, l dataplane.Layout) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "CPUs allowed %s, workers on %s; %d re-layouts, %d failed\n", dataplane.FormatCPUs(l.AllowedCPUs), dataplane.FormatCPUs(l.CPUs), l.Relayouts, l.LayoutErrors)
+	fmt.Fprintln(tw, "Side\tInterface\tChannels\tFrom\tXDP")
+	for _, it := range l.Interfaces {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\n", it.Side, it.Name, it.Channels, it.ChannelsFrom, it.XDPMode)
+	}
+	fmt.Fprintln(tw)
+	fmt.Fprintln(tw, "Worker\tCPU\tSocket\tQueue\tFrames\tBatches")
+	for _, wl := range l.Workers {
+		for i, q := range wl.Queues {
+			worker, cpu, mode := "", "", ""
+			if i == 0 {
+				worker, cpu, mode = strconv.Itoa(wl.Worker), strconv.Itoa(wl.CPU), wl.SocketMode
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s %d\t%d\t%d\n", worker, cpu, mode, q.Side, q.Queue, q.Frames, q.Batches)
+		}
+	}
+	return tw.Flush()
 }
 
 // connRows turns the admin API's connections into ipvsadm's rows.

@@ -229,8 +229,17 @@ func TestOpsMetrics(t *testing.T) {
 			t.Errorf("%s: %v batches for %v frames", side, batches, frames)
 		}
 	}
-	if fwd, _ := sumPrefix(after, "xvs_queue_frames_forwarded_total{"); fwd != after[`xvs_frames_forwarded_total`] {
-		t.Errorf("queues forwarded %v frames, the total says %v", fwd, after[`xvs_frames_forwarded_total`])
+	if fwd, _ := sumPrefix(after, "xvs_worker_frames_forwarded_total{"); fwd != after[`xvs_frames_forwarded_total`] {
+		t.Errorf("workers forwarded %v frames, the total says %v", fwd, after[`xvs_frames_forwarded_total`])
+	}
+	// Every active channel is served, each by a worker on a CPU.
+	if _, n := sumPrefix(after, "xvs_queue_info{"); n != 2*lab.DefaultQueues {
+		t.Errorf("%d queues in xvs_queue_info, want %d", n, 2*lab.DefaultQueues)
+	}
+	for _, side := range []string{"wan", "lan"} {
+		if got, _ := sumPrefix(after, "xvs_interface_channels{", `side="`+side+`"`); got != lab.DefaultQueues {
+			t.Errorf("xvs_interface_channels of %s = %v, want %d", side, got, lab.DefaultQueues)
+		}
 	}
 	for _, k := range []string{"go_goroutines", "process_resident_memory_bytes", "xvs_config_last_reload_successful"} {
 		if _, ok := after[k]; !ok {

@@ -300,7 +300,8 @@ func cmdRun(args []string, stderr io.Writer) int {
 		defer os.Remove(*admin)
 		defer srv.Close()
 	}
-	log.Info("forwarding", zap.Int("queues", d.Dataplane.Queues()))
+	lay := d.Dataplane.Layout()
+	log.Info("forwarding", zap.Int("workers", len(lay.Workers)), zap.String("cpus", dataplane.FormatCPUs(lay.CPUs)))
 	if *ready != "" {
 		if err := os.WriteFile(*ready, []byte("ready\n"), 0o644); err != nil {
 			log.Warn("writing ready file", zap.Error(err))

@@ -22,12 +22,18 @@ func upBareLab(t *testing.T) *lab.Lab { return buildLab(t, "xs", false, false) }
 // standard real servers.
 func buildLab(t *testing.T, prefix string, pair, servers bool) *lab.Lab {
 	t.Helper()
+	return buildLabWith(t, prefix, servers, func(c *lab.Config) { c.Pair = pair })
+}
+
+// buildLabWith is buildLab with the lab's configuration edited by edit.
+func buildLabWith(t *testing.T, prefix string, servers bool, edit func(*lab.Config)) *lab.Lab {
+	t.Helper()
 	requireRoot(t)
 	var b [3]byte
 	rand.Read(b[:])
 	cfg := lab.Default()
 	cfg.Prefix = prefix + hex.EncodeToString(b[:])
-	cfg.Pair = pair
+	edit(&cfg)
 	l, err := lab.Up(cfg)
 	if err != nil {
 		t.Fatalf("lab up: %v", err)

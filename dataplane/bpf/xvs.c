@@ -64,6 +64,7 @@ enum {
 	CNT_REDIRECT_VRRP,
 	CNT_ARP_REPLY,
 	CNT_ECHO_REPLY,
+	CNT_NO_SOCKET,
 	CNT_MAX,
 };
 
@@ -159,12 +160,17 @@ static __always_inline int to_socket(struct xdp_md *ctx, __u32 role, __u32 cnt)
 {
 	__u32 key = ctx->rx_queue_index;
 	if (key >= XSK_LAN_BASE)
-		return count(CNT_PASS, XDP_PASS);
+		return count(CNT_NO_SOCKET, XDP_DROP);
 	if (role == ROLE_LAN)
 		key += XSK_LAN_BASE;
+	// A frame xvs owns on a queue with no socket (a channel added by
+	// ethtool -L that the dataplane has not opened yet) is dropped and
+	// counted: the kernel holds no VIP and must not route a real
+	// server's un-NATed reply, so passing it on would only hide the loss.
+	if (!bpf_map_lookup_elem(&xsks, &key))
+		return count(CNT_NO_SOCKET, XDP_DROP);
 	count(cnt, 0);
-	// With no socket bound for this queue the frame goes to the kernel.
-	return bpf_redirect_map(&xsks, key, XDP_PASS);
+	return bpf_redirect_map(&xsks, key, XDP_DROP);
 }
 
 // arp_packet is an Ethernet/IPv4 ARP packet after the Ethernet header.
