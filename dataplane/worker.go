@@ -75,6 +75,7 @@ type worker struct {
 	ctl            *controlQueue
 
 	descs     [batchSize]xsk.Desc
+	hints     [batchSize]nat.Hint
 	lastDest  uint32    // the real server of the frame rewrite last passed (nat.Result.Dest)
 	dests     destStats // traffic per real server
 	local     Counters  // counted since the last publish
@@ -171,6 +172,21 @@ func (w *worker) pump(p *port, tx *xsk.Socket, inbound bool, now int64) int {
 			w.local[w.answer(frame, rx)]++
 		}
 		w.descs[i].Len = 0
+	}
+	// In a large table every frame's lookup misses the cache twice (its
+	// index cell, then its entry): start all of the batch's loads before
+	// the first lookup, so that the misses overlap.
+	if w.eng.Table().Large() {
+		for i := 0; i < n; i++ {
+			if w.descs[i].Len != 0 {
+				w.hints[i] = w.eng.Prefetch(rx.Frame(w.descs[i]), inbound)
+			} else {
+				w.hints[i] = nat.Hint{}
+			}
+		}
+		for i := 0; i < n; i++ {
+			w.eng.PrefetchEntry(w.hints[i])
+		}
 	}
 	for i := 0; i < n; i++ {
 		d := w.descs[i]

@@ -1,5 +1,10 @@
 package nat
 
+import (
+	"sync/atomic"
+	"unsafe"
+)
+
 // index is an open-addressing hash index from a flow key to an entry
 // number in its shard's slab, with linear probing and backward-shift
 // deletion (no tombstones). A cell holds only the key's hash and the entry
@@ -7,10 +12,16 @@ package nat
 // 8 bytes a cell. It holds no pointers, so the garbage collector never scans
 // it, and it doubles when more than 3/4 full. It is not safe for concurrent
 // use: its shard's lock guards it.
+//
+// pub is the current cell array published for Prefetch, which reads it
+// without the lock: each generation's slice header is written once, before
+// it is stored, and never changed, so a reader holding an old one reads
+// valid (if stale) memory.
 type index struct {
 	cells []cell
 	mask  uint32
 	n     int
+	pub   atomic.Pointer[[]cell]
 }
 
 // cell is the hash of a key and its entry number plus one (0 = empty).
@@ -21,12 +32,23 @@ type cell struct {
 
 const minIndexSize = 16
 
-func newIndex(hint int) index {
+// init sizes an empty index for hint entries.
+func (x *index) init(hint int) {
 	size := minIndexSize
 	for size*3 < hint*4 {
 		size *= 2
 	}
-	return index{cells: make([]cell, size), mask: uint32(size - 1)}
+	x.setCells(make([]cell, size))
+}
+
+// setCells installs a new cell array and publishes it for Prefetch.
+func (x *index) setCells(cells []cell) {
+	adviseHuge(unsafe.Pointer(unsafe.SliceData(cells)), uintptr(len(cells))*unsafe.Sizeof(cell{}))
+	x.cells = cells
+	x.mask = uint32(len(cells) - 1)
+	p := new([]cell)
+	*p = cells
+	x.pub.Store(p)
 }
 
 // hashKey mixes a key's fields into 32 bits.
@@ -119,8 +141,7 @@ func (s *shard) del(dir int, v uint32) bool {
 
 func (x *index) grow() {
 	old := x.cells
-	x.cells = make([]cell, 2*len(old))
-	x.mask = uint32(len(x.cells) - 1)
+	x.setCells(make([]cell, 2*len(old)))
 	for _, c := range old {
 		if c.v == 0 {
 			continue

@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"github.com/xvs-project/xvs/scheduler"
 )
@@ -75,7 +76,19 @@ type shard struct {
 	free   []uint32
 	n      int
 	cursor uint32   // where the next eviction search starts
-	_      [64]byte // keep neighbouring shards' locks off one cache line
+	// slab is conns at its full capacity, published for Prefetch as the
+	// index publishes its cells.
+	slab atomic.Pointer[[]Conn]
+	_    [64]byte // keep neighbouring shards' locks off one cache line
+}
+
+// setSlab installs a new slab of entries and publishes it for Prefetch.
+func (s *shard) setSlab(conns []Conn) {
+	adviseHuge(unsafe.Pointer(unsafe.SliceData(conns)), uintptr(cap(conns))*unsafe.Sizeof(Conn{}))
+	s.conns = conns
+	p := new([]Conn)
+	*p = conns[:cap(conns)]
+	s.slab.Store(p)
 }
 
 // Table is the connection table. All methods are safe for concurrent use.
@@ -93,6 +106,7 @@ type Table struct {
 
 	tmpls   [numShards]tmplShard
 	evicted atomic.Uint64
+	large   atomic.Bool // see Large
 }
 
 // register returns the registry number of c, adding it if new.
@@ -161,9 +175,9 @@ func NewTable(max int, t Timeouts) *Table {
 		if hint > 1024 {
 			hint = 1024
 		}
-		s.idx[dirInput] = newIndex(hint)
-		s.idx[dirOutput] = newIndex(hint)
-		s.conns = make([]Conn, 0, hint)
+		s.idx[dirInput].init(hint)
+		s.idx[dirOutput].init(hint)
+		s.setSlab(make([]Conn, 0, hint))
 	}
 	for i, d := range t {
 		tb.timeouts[i] = int64(d)
@@ -193,6 +207,11 @@ func (t *Table) insert(s *shard, c Conn) (uint32, bool) {
 		s.conns[idx] = c
 	} else if len(s.conns) < t.perShard {
 		idx = uint32(len(s.conns))
+		if len(s.conns) == cap(s.conns) {
+			grown := make([]Conn, len(s.conns), min(max(2*cap(s.conns), 64), t.perShard))
+			copy(grown, s.conns)
+			s.setSlab(grown)
+		}
 		s.conns = append(s.conns, c)
 	} else if v, ok := t.evictEmbryonic(s, c.Expires-t.timeouts[c.State]); ok { // c.Expires-timeout is now
 		idx = v
@@ -256,7 +275,7 @@ func (t *Table) remove(s *shard, idx uint32, now int64) {
 // It takes one shard's lock at a time, so workers wait at most for the sweep
 // of one shard.
 func (t *Table) Expire(now int64) int {
-	n := 0
+	n, left := 0, 0
 	for i := range t.shards {
 		s := &t.shards[i]
 		s.mu.Lock()
@@ -267,11 +286,22 @@ func (t *Table) Expire(now int64) int {
 				n++
 			}
 		}
+		left += s.n
 		s.mu.Unlock()
 	}
 	t.expireTemplates(now)
+	t.large.Store(left >= prefetchFrom)
 	return n
 }
+
+// prefetchFrom is the number of entries from which Large says a worker's
+// Prefetch pass pays: about 4 MiB of entries and half a MiB of index, past
+// what a core's own caches hold. Below it the pass only costs.
+const prefetchFrom = 1 << 15
+
+// Large reports whether the table held prefetchFrom entries or more at the
+// last Expire: whether workers should run Prefetch over their batches.
+func (t *Table) Large() bool { return t.large.Load() }
 
 // Cap returns the number of entries the table holds at most.
 func (t *Table) Cap() int { return t.perShard * numShards }
