@@ -248,7 +248,7 @@ func (c *collector) collectLayout(ch chan<- prometheus.Metric, l dataplane.Layou
 			qn := strconv.Itoa(q.Queue)
 			ch <- prometheus.MustNewConstMetric(c.qFrames, prometheus.CounterValue, float64(q.Frames), q.Side, qn)
 			ch <- prometheus.MustNewConstMetric(c.qBatches, prometheus.CounterValue, float64(q.Batches), q.Side, qn)
-			ch <- prometheus.MustNewConstMetric(c.qInfo, prometheus.GaugeValue, 1, q.Side, qn, n, cpu, wl.SocketMode)
+			ch <- prometheus.MustNewConstMetric(c.qInfo, prometheus.GaugeValue, 1, q.Side, qn, n, cpu, q.Mode)
 		}
 	}
 	for i := range w {

@@ -123,7 +123,7 @@ func TestCollectLayout(t *testing.T) {
 	l := dataplane.Layout{
 		Interfaces: []dataplane.InterfaceLayout{{Name: "wan0", Side: "wan", Channels: 1, XDPMode: "native"}, {Name: "lan0", Side: "lan", Channels: 2, XDPMode: "generic"}},
 		Workers: []dataplane.WorkerLayout{{Worker: 0, CPU: 1, SocketMode: "copy", Queues: []dataplane.QueueLayout{
-			{Side: "wan", Queue: 0, Frames: 100, Batches: 4}, {Side: "lan", Queue: 0, Frames: 90, Batches: 3}, {Side: "lan", Queue: 1, Frames: 7, Batches: 1}}}},
+			{Side: "wan", Queue: 0, Mode: "copy", Frames: 100, Batches: 4}, {Side: "lan", Queue: 0, Mode: "copy", Frames: 90, Batches: 3}, {Side: "lan", Queue: 1, Mode: "copy", Frames: 7, Batches: 1}}}},
 		Relayouts: 2,
 	}
 	got := gather(t, c, func(ch chan<- prometheus.Metric) { c.collectLayout(ch, l, w) })

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"golang.org/x/sys/unix"
+	"math/bits"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -57,6 +58,7 @@ type Dataplane struct {
 	// each other while the control plane (metrics, reload) uses them.
 	mu       sync.Mutex
 	sockets  []*xsk.Socket
+	umems    []*xsk.UMEM
 	current  []*nat.Service
 	draining map[ServiceKey]*scheduler.Counts
 
@@ -175,21 +177,33 @@ func (d *Dataplane) layout() error {
 		w := d.workers[i]
 		w.cpu = wp.CPU
 		w.wanPorts, w.lanPorts, w.fds = nil, nil, nil
+		// One UMEM for all of the worker's sockets, so that a frame
+		// crosses from WAN to LAN as a descriptor, not a copy.
+		frames := d.cfg.Frames
+		if frames == 0 {
+			frames = xsk.DefaultFrames
+		}
+		// Each socket may hold a full fill ring and a full transmit ring.
+		umem, err := xsk.NewUMEM(int(nextPow2(uint(2*frames*(len(wp.WANQueues)+len(wp.LANQueues))))), 0)
+		if err != nil {
+			return fmt.Errorf("worker %d: %w", i, err)
+		}
+		d.addUMEM(umem)
 		for _, q := range wp.WANQueues {
-			p, err := d.open(d.wan, RoleWAN, q)
+			p, err := d.open(d.wan, RoleWAN, q, umem, frames)
 			if err != nil {
 				return err
 			}
 			w.wanPorts = append(w.wanPorts, p)
 		}
 		for _, q := range wp.LANQueues {
-			p, err := d.open(d.lan, RoleLAN, q)
+			p, err := d.open(d.lan, RoleLAN, q, umem, frames)
 			if err != nil {
 				return err
 			}
 			w.lanPorts = append(w.lanPorts, p)
 		}
-		w.wanTx, w.lanTx = w.wanPorts[0].sock, w.lanPorts[0].sock
+		w.wanTx, w.lanTx = w.wanPorts[0], w.lanPorts[0]
 		for _, p := range append(w.wanPorts[:len(w.wanPorts):len(w.wanPorts)], w.lanPorts...) {
 			w.fds = append(w.fds, unix.PollFd{Fd: int32(p.sock.FD()), Events: unix.POLLIN})
 		}
@@ -200,13 +214,27 @@ func (d *Dataplane) layout() error {
 	return nil
 }
 
-// open opens the socket of one receive queue and registers it with the
-// classifier.
-func (d *Dataplane) open(l netlink.Link, role Role, queue int) (*port, error) {
-	s, err := xsk.Open(l.Attrs().Index, queue, xsk.Options{Frames: d.cfg.Frames, Copy: true})
+// open opens the socket of one receive queue on the worker's UMEM (on a
+// UMEM of its own when the kernel will not share, which then costs a copy
+// per forwarded frame), fills its fill ring and registers it with the
+// classifier. It asks for zero-copy and need_wakeup; the kernel gives what
+// the driver has.
+func (d *Dataplane) open(l netlink.Link, role Role, queue int, umem *xsk.UMEM, frames int) (*port, error) {
+	o := xsk.SocketOptions{RxSize: frames, TxSize: frames, ZeroCopy: true, NeedWakeup: true}
+	s, err := xsk.OpenShared(umem, l.Attrs().Index, queue, o)
+	if errors.Is(err, xsk.ErrShared) {
+		d.log.Warn("AF_XDP socket cannot share its worker's UMEM; it gets its own, and forwarded frames are copied",
+			zap.String("interface", l.Attrs().Name), zap.Int("queue", queue), zap.Error(err))
+		if umem, err = xsk.NewUMEM(2*frames, 0); err != nil {
+			return nil, fmt.Errorf("%s queue %d: %w", l.Attrs().Name, queue, err)
+		}
+		d.addUMEM(umem)
+		s, err = xsk.OpenShared(umem, l.Attrs().Index, queue, o)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s queue %d: %w", l.Attrs().Name, queue, err)
 	}
+	s.Fill(frames)
 	d.mu.Lock()
 	d.sockets = append(d.sockets, s)
 	d.mu.Unlock()
@@ -217,7 +245,17 @@ func (d *Dataplane) open(l netlink.Link, role Role, queue int) (*port, error) {
 	if d.queues[k] == nil {
 		d.queues[k] = new(QueueStats)
 	}
-	return &port{sock: s, role: role, queue: queue, ifindex: l.Attrs().Index, counts: d.queues[k]}, nil
+	return &port{sock: s, umem: umem, mode: s.Mode().String(), role: role, queue: queue, ifindex: l.Attrs().Index, counts: d.queues[k]}, nil
+}
+
+// nextPow2 returns the least power of two at least n.
+func nextPow2(n uint) uint { return 1 << bits.Len(n-1) }
+
+// addUMEM keeps a UMEM to be closed after its sockets.
+func (d *Dataplane) addUMEM(u *xsk.UMEM) {
+	d.mu.Lock()
+	d.umems = append(d.umems, u)
+	d.mu.Unlock()
 }
 
 // closeSockets closes every socket; the kernel takes each out of the
@@ -225,11 +263,21 @@ func (d *Dataplane) open(l netlink.Link, role Role, queue int) (*port, error) {
 func (d *Dataplane) closeSockets() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	return d.closeSocketsLocked()
+}
+
+// closeSocketsLocked closes every socket, then every UMEM. Call it with mu
+// held.
+func (d *Dataplane) closeSocketsLocked() error {
 	var errs []error
 	for _, s := range d.sockets {
 		errs = append(errs, s.Close())
 	}
 	d.sockets = nil
+	for _, u := range d.umems {
+		errs = append(errs, u.Close())
+	}
+	d.umems = nil
 	return errors.Join(errs...)
 }
 
@@ -499,9 +547,6 @@ func (d *Dataplane) Close() error {
 		errs = append(errs, d.prog.Close())
 		d.prog = nil
 	}
-	for _, s := range d.sockets {
-		errs = append(errs, s.Close())
-	}
-	d.sockets = nil
+	errs = append(errs, d.closeSocketsLocked())
 	return errors.Join(errs...)
 }

@@ -46,16 +46,19 @@ type InterfaceLayout struct {
 type WorkerLayout struct {
 	Worker, CPU          int
 	WANQueues, LANQueues []int
-	// SocketMode is how its AF_XDP sockets are bound ("copy",
-	// "zero-copy"; "shared UMEM" when its WAN and LAN sockets share one).
+	// SocketMode is how its first socket is bound (xsk.Mode.String:
+	// "copy" or "zero-copy", with ", need_wakeup" and ", shared UMEM"
+	// where the kernel gave them); each queue has its own.
 	SocketMode string
 	Queues     []QueueLayout
 }
 
 // QueueLayout is one receive queue of one side, served by a worker.
 type QueueLayout struct {
-	Side            string
-	Queue           int
+	Side  string
+	Queue int
+	// Mode is how the queue's AF_XDP socket is bound (xsk.Mode.String).
+	Mode            string
 	Frames, Batches uint64
 }
 
@@ -72,12 +75,15 @@ func (d *Dataplane) Layout() Layout {
 	}
 	for i, wp := range d.plan {
 		w := d.workers[i]
-		wl := WorkerLayout{Worker: i, CPU: wp.CPU, WANQueues: wp.WANQueues, LANQueues: wp.LANQueues, SocketMode: "copy"}
+		wl := WorkerLayout{Worker: i, CPU: wp.CPU, WANQueues: wp.WANQueues, LANQueues: wp.LANQueues}
 		for _, ports := range [2][]*port{w.wanPorts, w.lanPorts} {
 			for _, p := range ports {
-				wl.Queues = append(wl.Queues, QueueLayout{Side: p.role.String(), Queue: p.queue,
+				wl.Queues = append(wl.Queues, QueueLayout{Side: p.role.String(), Queue: p.queue, Mode: p.mode,
 					Frames: p.counts.Frames.Load(), Batches: p.counts.Batches.Load()})
 			}
+		}
+		if len(wl.Queues) > 0 {
+			wl.SocketMode = wl.Queues[0].Mode
 		}
 		l.Workers = append(l.Workers, wl)
 	}

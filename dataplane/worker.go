@@ -43,7 +43,11 @@ const batchSize = 64
 // port is one receive queue of one side that a worker owns: its AF_XDP
 // socket and the queue's own counters.
 type port struct {
-	sock    *xsk.Socket
+	sock *xsk.Socket
+	// umem is the frame area of sock: the worker's shared one, or the
+	// socket's own when the kernel would not share.
+	umem    *xsk.UMEM
+	mode    string // how sock is bound (xsk.Mode.String)
 	role    Role
 	queue   int
 	ifindex int
@@ -66,7 +70,7 @@ type worker struct {
 	cpu            int // -1: not pinned
 	wanPorts       []*port
 	lanPorts       []*port
-	wanTx, lanTx   *xsk.Socket // the sockets it transmits on: its first port of each side
+	wanTx, lanTx   *port // the ports it transmits on: its first of each side
 	fds            []unix.PollFd
 	wanIf, lanIf   int
 	wanMAC, lanMAC [6]byte
@@ -105,10 +109,10 @@ func (w *worker) run(stop *atomic.Bool) {
 		}
 		pending := 0
 		for _, p := range w.wanPorts {
-			pending += w.kick(p.sock)
+			pending += w.kick(p)
 		}
 		for _, p := range w.lanPorts {
-			pending += w.kick(p.sock)
+			pending += w.kick(p)
 		}
 		w.publish()
 		if n == 0 {
@@ -121,22 +125,33 @@ func (w *worker) run(stop *atomic.Bool) {
 	}
 }
 
-// kick starts transmission of what s has queued, or collects what it
-// sent, and returns how many frames it still has to send.
-func (w *worker) kick(s *xsk.Socket) int {
+// kick starts transmission of what p's socket has queued, or collects
+// what it sent, tops its fill ring up from the free frames, and returns how
+// many frames it still has to send.
+func (w *worker) kick(p *port) int {
+	s := p.sock
+	pending := 0
 	if s.Pending() > 0 {
 		if err := s.Kick(); err != nil {
 			w.local[CounterKickErrors]++
 		}
-		return s.Pending()
+		pending = s.Pending()
+	} else {
+		s.Complete()
 	}
-	s.Complete()
-	return 0
+	s.Fill(batchSize * 4)
+	if s.NeedsFillWakeup() {
+		// need_wakeup: the driver takes new fill frames only when asked.
+		_, _, _ = unix.Syscall6(unix.SYS_RECVFROM, uintptr(s.FD()), 0, 0, unix.MSG_DONTWAIT, 0, 0)
+	}
+	return pending
 }
 
-// pump moves one batch from the port's socket to tx and returns how many
-// frames it took.
-func (w *worker) pump(p *port, tx *xsk.Socket, inbound bool, now int64) int {
+// pump moves one batch from the port's socket to the other side's port tx
+// and returns how many frames it took. A frame forwarded between sockets
+// of one UMEM is rewritten in place and its descriptor moved to tx's
+// transmit ring; every other frame the batch took is freed.
+func (w *worker) pump(p *port, tx *port, inbound bool, now int64) int {
 	rx := p.sock
 	n := rx.Receive(w.descs[:])
 	if n == 0 {
@@ -158,7 +173,8 @@ func (w *worker) pump(p *port, tx *xsk.Socket, inbound bool, now int64) int {
 	// Control frames (VRRP) first, so that a full batch of data never
 	// delays an advertisement; they are rare, so the pass is a cheap scan.
 	for i := 0; i < n; i++ {
-		frame := rx.Frame(w.descs[i])
+		d := w.descs[i]
+		frame := rx.Frame(d)
 		switch kindOf(frame) {
 		case frameData:
 			continue
@@ -168,8 +184,15 @@ func (w *worker) pump(p *port, tx *xsk.Socket, inbound bool, now int64) int {
 			} else {
 				w.local[CounterControlDropped]++
 			}
+			p.umem.Free(d.Addr)
 		case frameAnswer:
-			w.local[w.answer(frame, rx)]++
+			// Made in place by the classifier: back out where it came.
+			if rx.Transmit(d) {
+				w.local[CounterAnswers]++
+			} else {
+				p.umem.Free(d.Addr)
+				w.local[nat.DropTxFull]++
+			}
 		}
 		w.descs[i].Len = 0
 	}
@@ -189,32 +212,46 @@ func (w *worker) pump(p *port, tx *xsk.Socket, inbound bool, now int64) int {
 		}
 	}
 	for i := 0; i < n; i++ {
-		d := w.descs[i]
-		if d.Len != 0 {
-			w.local[w.forward(rx.Frame(d), tx, view, srcMAC, inbound, now)]++
+		if d := w.descs[i]; d.Len != 0 {
+			w.local[w.forward(d, p, tx, view, srcMAC, inbound, now)]++
 		}
-		rx.Refill(d.Addr)
 	}
-	rx.Flush()
 	return n
 }
 
-// forward rewrites one frame and queues it on tx, returning nat.DropNone or
-// the reason it was dropped.
-func (w *worker) forward(frame []byte, tx *xsk.Socket, view *linkView, srcMAC [6]byte, inbound bool, now int64) nat.Drop {
-	if d := w.rewrite(frame, view, srcMAC, inbound, now); d != nat.DropNone {
-		return d
+// forward rewrites the frame d received on rx and queues it on tx,
+// returning nat.DropNone or the reason it was dropped. The frame moves
+// without a copy when both sockets share a UMEM; otherwise it is copied
+// into a frame of tx's. Either way rx's frame is handed on or freed.
+func (w *worker) forward(d xsk.Desc, rx, tx *port, view *linkView, srcMAC [6]byte, inbound bool, now int64) nat.Drop {
+	frame := rx.sock.Frame(d)
+	if drop := w.rewrite(frame, view, srcMAC, inbound, now); drop != nat.DropNone {
+		rx.umem.Free(d.Addr)
+		return drop
 	}
-	addr, buf, ok := tx.TxFrame()
-	if !ok {
-		return nat.DropTxFull
+	if rx.umem == tx.umem {
+		if !tx.sock.Transmit(d) {
+			rx.umem.Free(d.Addr)
+			return nat.DropTxFull
+		}
+	} else {
+		addr, buf, ok := tx.sock.TxFrame()
+		if !ok {
+			rx.umem.Free(d.Addr)
+			return nat.DropTxFull
+		}
+		if len(frame) > len(buf) {
+			tx.umem.Free(addr)
+			rx.umem.Free(d.Addr)
+			return nat.DropTooBig
+		}
+		copy(buf, frame)
+		rx.umem.Free(d.Addr)
+		if !tx.sock.Transmit(xsk.Desc{Addr: addr, Len: uint32(len(frame))}) {
+			tx.umem.Free(addr)
+			return nat.DropTxFull
+		}
 	}
-	if len(frame) > len(buf) {
-		tx.Abandon(addr)
-		return nat.DropTooBig
-	}
-	copy(buf, frame)
-	tx.Send(addr, len(frame))
 	if inbound {
 		w.local[CounterTxLAN]++
 	} else {
@@ -222,22 +259,6 @@ func (w *worker) forward(frame []byte, tx *xsk.Socket, view *linkView, srcMAC [6
 	}
 	w.dests.count(w.lastDest, inbound, len(frame)-header.EthernetSize) // IPVS counts IP bytes
 	return nat.DropNone
-}
-
-// answer sends an ARP or echo answer the classifier made back out of the
-// interface it came from.
-func (w *worker) answer(frame []byte, s *xsk.Socket) int {
-	addr, buf, ok := s.TxFrame()
-	if !ok {
-		return int(nat.DropTxFull)
-	}
-	if len(frame) > len(buf) {
-		s.Abandon(addr)
-		return int(nat.DropTooBig)
-	}
-	copy(buf, frame)
-	s.Send(addr, len(frame))
-	return CounterAnswers
 }
 
 // rewrite is the per-frame work before transmission: nat's validation,

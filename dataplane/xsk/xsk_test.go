@@ -4,33 +4,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"os"
-	"reflect"
 	"testing"
 
 	"github.com/asavie/xdp"
 	"github.com/vishvananda/netlink"
 	"github.com/xvs-project/xvs/lab"
 )
-
-// TestAsavieLayout fails when the pinned asavie/xdp no longer has the
-// fields Open reads, before any socket is opened.
-func TestAsavieLayout(t *testing.T) {
-	typ := reflect.TypeOf(xdp.Socket{})
-	for _, name := range []string{"fillRing", "completionRing", "rxRing", "txRing"} {
-		f, ok := typ.FieldByName(name)
-		if !ok {
-			t.Fatalf("xdp.Socket has no field %s", name)
-		}
-		for _, sub := range []string{"Producer", "Consumer", "Descs"} {
-			if _, ok := f.Type.FieldByName(sub); !ok {
-				t.Fatalf("xdp.Socket.%s has no field %s", name, sub)
-			}
-		}
-	}
-	if f, ok := typ.FieldByName("umem"); !ok || f.Type.Kind() != reflect.Slice {
-		t.Fatal("xdp.Socket has no umem slice")
-	}
-}
 
 // onVeth runs fn with the index of a veth inside a fresh lab's director
 // namespace, on a thread in that namespace.
