@@ -57,6 +57,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzEngine -fuzztime 30s ./nat/
 	$(GO) test -run '^$$' -fuzz FuzzHeaders -fuzztime 30s ./internal/header/
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 30s ./config/
+	$(GO) test -run '^$$' -fuzz FuzzDecode -fuzztime 30s ./connsync/
 
 clean:
 	rm -rf bin
