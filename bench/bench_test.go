@@ -56,9 +56,10 @@ func buildXVS(t *testing.T, dir string) string {
 
 // TestRunEndToEnd runs the whole benchmark once, short: one round of one
 // second per figure, every contender. It checks that the orchestration
-// works (a table with every contender, UDP frames delivered by each, TCP
-// figures for xvs and the kernel, a profile of xvs, nothing left behind),
-// not how fast anything is.
+// works (a table with every contender, UDP frames delivered by each in both
+// placements, TCP and bulk figures for xvs and the kernel, xvs confined to
+// the director's CPUs in the router box, a profile of xvs, the files and
+// the chart written, nothing left behind), not how fast anything is.
 func TestRunEndToEnd(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root: builds network namespaces, attaches XDP, opens AF_XDP sockets")
@@ -97,22 +98,36 @@ func TestRunEndToEnd(t *testing.T) {
 		t.Errorf("Run: %v", err)
 	}
 
-	header := strings.Split(txt, "\n")[2]
+	var header string
+	for _, l := range strings.Split(txt, "\n") {
+		if strings.HasPrefix(l, "figure ") {
+			header = l
+			break
+		}
+	}
 	for _, c := range AllContenders {
 		if !strings.Contains(header, c) {
 			t.Errorf("table header %q lacks contender %s", header, c)
 		}
 	}
-	udp := figure(t, rep.Figures, "udp_fps")
-	for _, c := range AllContenders {
-		if v, ok := udp.Values[c]; !ok || !(v.Median > 0) {
-			t.Errorf("%s delivered no UDP frames: %+v", c, v)
+	keys := []string{"udp_fps"}
+	if rep.Settings.DirectorCPUs != "" {
+		keys = append(keys, "rb_udp_fps", "rb_udp_per_cpu")
+	}
+	for _, k := range keys {
+		udp := figure(t, rep.Figures, k)
+		for _, c := range AllContenders {
+			if v, ok := udp.Values[c]; !ok || !(v.Median > 0) {
+				t.Errorf("%s: %s delivered no UDP frames: %+v", k, c, v)
+			}
 		}
 	}
-	cps := figure(t, rep.Figures, "tcp_cps")
-	for _, c := range []string{XVS, Kernel} {
-		if v, ok := cps.Values[c]; !ok || !(v.Median > 0) {
-			t.Errorf("%s made no TCP connection: %+v", c, v)
+	for _, k := range []string{"tcp_cps", "bulk_gbps"} {
+		f := figure(t, rep.Figures, k)
+		for _, c := range []string{XVS, Kernel} {
+			if v, ok := f.Values[c]; !ok || !(v.Median > 0) {
+				t.Errorf("%s: %s has no figure: %+v", k, c, v)
+			}
 		}
 	}
 	for _, r := range rep.Runs {
@@ -122,6 +137,16 @@ func TestRunEndToEnd(t *testing.T) {
 		if r.Contender == XVS && (r.UDP == nil || r.UDP.Director == nil) {
 			t.Errorf("xvs run without the process's CPU time: %+v", r)
 		}
+		for _, s := range r.Setups {
+			if r.Contender == XVS && s.Mode == RouterBox && s.Allowed != s.DirectorCPUs {
+				t.Errorf("xvs in the router box may run on CPUs %s, want only the director's %s", s.Allowed, s.DirectorCPUs)
+			}
+			for _, k := range s.NAPI {
+				if k.CPUs != s.DirectorCPUs {
+					t.Errorf("%s: NAPI thread %s on CPUs %s, want %s", r.Contender, k.Name, k.CPUs, s.DirectorCPUs)
+				}
+			}
+		}
 	}
 	if len(rep.Profiles) != 1 {
 		t.Errorf("profiles %v, want one for the xvs run", rep.Profiles)
@@ -129,7 +154,7 @@ func TestRunEndToEnd(t *testing.T) {
 	if err := rep.WriteFiles(out); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"bench.json", "bench.md"} {
+	for _, f := range []string{"bench.json", "bench.md", "bench.svg"} {
 		if st, err := os.Stat(filepath.Join(out, f)); err != nil || st.Size() == 0 {
 			t.Errorf("%s not written: %v", f, err)
 		}

@@ -6,7 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"runtime"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -23,6 +24,29 @@ type fwdObjs struct {
 	Prog *ebpf.Program `ebpf:"xvsb_fwd"`
 	Cfg  *ebpf.Map     `ebpf:"sink_cfg"`
 	Xsks *ebpf.Map     `ebpf:"xsks"`
+}
+
+// ceilingWorker is one worker's placement: its CPU and the queues it
+// serves (the same index on wan0 for receiving and, the first of them, on
+// lan0 for transmitting).
+type ceilingWorker struct {
+	CPU    int
+	Queues []int
+}
+
+// placeCeiling lays workers out as xvs's dataplane does (dataplane.Place):
+// as many workers as the fewer of queues and CPUs, worker i on cpus[i]
+// serving every queue q with q mod workers == i.
+func placeCeiling(queues int, cpus []int) []ceilingWorker {
+	n := min(queues, len(cpus))
+	ws := make([]ceilingWorker, n)
+	for i := range ws {
+		ws[i].CPU = cpus[i]
+	}
+	for q := 0; q < queues && n > 0; q++ {
+		ws[q%n].Queues = append(ws[q%n].Queues, q)
+	}
+	return ws
 }
 
 // ceilingBatch is the number of descriptors a ceiling worker takes from its
@@ -42,8 +66,14 @@ type CeilingForwarder struct {
 	lanMAC  net.HardwareAddr
 	dstMACs []net.HardwareAddr
 
+	// workers is the placement: worker i runs on CPU workers[i].CPU.
+	workers []ceilingWorker
+	tids    []atomic.Int64
+
 	stop atomic.Bool
 	wg   sync.WaitGroup
+	mu   sync.Mutex
+	errs []error
 	// Forwarded and TxFull are summed over workers once they stop.
 	forwarded, txFull atomic.Uint64
 	// stats sums the kernel's counters of the wan sockets, read by Stop.
@@ -51,11 +81,16 @@ type CeilingForwarder struct {
 }
 
 // StartCeiling opens one AF_XDP socket per queue on l's wan0 and lan0,
-// attaches the classifier to wan0 and starts one worker per queue, pinned
-// to CPU queue mod NumCPU. Frames to UDP port carrying the benchmark magic
-// are forwarded; everything else passes to the kernel. On error everything
-// made so far is undone.
-func StartCeiling(l *lab.Lab, port uint16, queues int) (_ *CeilingForwarder, err error) {
+// attaches the classifier to wan0 and starts its workers, placed as xvs
+// places its own on the same CPUs (placeCeiling): each pinned to its CPU,
+// receiving on its wan0 queues and transmitting on lan0 through the socket
+// of its first queue. Frames to UDP port carrying the benchmark magic are
+// forwarded; everything else passes to the kernel. On error everything made
+// so far is undone.
+func StartCeiling(l *lab.Lab, port uint16, queues int, cpus []int) (_ *CeilingForwarder, err error) {
+	if len(cpus) == 0 || queues < 1 {
+		return nil, fmt.Errorf("bench: ceiling: %d queues on CPUs %v", queues, cpus)
+	}
 	spec, err := loadSpec()
 	if err != nil {
 		return nil, err
@@ -115,26 +150,34 @@ func StartCeiling(l *lab.Lab, port uint16, queues int) (_ *CeilingForwarder, err
 	if err != nil {
 		return nil, fmt.Errorf("bench: ceiling: %w", err)
 	}
-	ncpu := runtime.NumCPU()
-	for q := range c.wan {
+	c.workers = placeCeiling(queues, cpus)
+	c.tids = make([]atomic.Int64, len(c.workers))
+	for i, w := range c.workers {
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
-			c.run(q, q%ncpu)
+			// A thread of its own, pinned, destroyed when the worker ends.
+			err := runPinned([]int{w.CPU}, func() error {
+				c.tids[i].Store(int64(unix.Gettid()))
+				defer c.tids[i].Store(0)
+				c.run(w.Queues)
+				return nil
+			})
+			if err != nil {
+				c.mu.Lock()
+				c.errs = append(c.errs, fmt.Errorf("ceiling worker %d: %w", i, err))
+				c.mu.Unlock()
+			}
 		}()
 	}
 	return c, nil
 }
 
-// run is one worker: receive a batch on wan, copy each frame into a lan
-// transmit frame with new MACs, kick, recycle; sleep in poll when idle.
-func (c *CeilingForwarder) run(q, cpu int) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	var set unix.CPUSet
-	set.Set(cpu)
-	_ = unix.SchedSetaffinity(0, &set)
-	rx, tx := c.wan[q], c.lan[q]
+// run is one worker: receive a batch on each of its wan queues, copy each
+// frame into a lan transmit frame with new MACs, kick, recycle; sleep in
+// poll when idle.
+func (c *CeilingForwarder) run(queues []int) {
+	tx := c.lan[queues[0]]
 	var descs [ceilingBatch]xsk.Desc
 	var src [6]byte
 	copy(src[:], c.lanMAC)
@@ -142,42 +185,50 @@ func (c *CeilingForwarder) run(q, cpu int) {
 	for i, m := range c.dstMACs {
 		copy(dsts[i][:], m)
 	}
-	fds := []unix.PollFd{{Fd: int32(rx.FD()), Events: unix.POLLIN}}
+	var fds []unix.PollFd
+	for _, q := range queues {
+		fds = append(fds, unix.PollFd{Fd: int32(c.wan[q].FD()), Events: unix.POLLIN})
+	}
 	var next int
 	var fwd, full uint64
 	for !c.stop.Load() {
-		n := rx.Receive(descs[:])
-		for i := 0; i < n; i++ {
-			d := descs[i]
-			frame := rx.Frame(d)
-			addr, buf, ok := tx.TxFrame()
-			if !ok || len(frame) > len(buf) || len(frame) < 14 {
-				if ok {
-					tx.Abandon(addr)
+		got := 0
+		for _, q := range queues {
+			rx := c.wan[q]
+			n := rx.Receive(descs[:])
+			for i := 0; i < n; i++ {
+				d := descs[i]
+				frame := rx.Frame(d)
+				addr, buf, ok := tx.TxFrame()
+				if !ok || len(frame) > len(buf) || len(frame) < 14 {
+					if ok {
+						tx.Abandon(addr)
+					}
+					full++
+					rx.Refill(d.Addr)
+					continue
 				}
-				full++
+				copy(buf, frame)
+				copy(buf[0:6], dsts[next][:])
+				copy(buf[6:12], src[:])
+				if next++; next == len(dsts) {
+					next = 0
+				}
+				tx.Send(addr, len(frame))
 				rx.Refill(d.Addr)
-				continue
+				fwd++
 			}
-			copy(buf, frame)
-			copy(buf[0:6], dsts[next][:])
-			copy(buf[6:12], src[:])
-			if next++; next == len(dsts) {
-				next = 0
+			if n > 0 {
+				rx.Flush()
 			}
-			tx.Send(addr, len(frame))
-			rx.Refill(d.Addr)
-			fwd++
-		}
-		if n > 0 {
-			rx.Flush()
+			got += n
 		}
 		if tx.Pending() > 0 {
 			_ = tx.Kick()
 		} else {
 			tx.Complete()
 		}
-		if n == 0 {
+		if got == 0 {
 			timeout := 100
 			if tx.Pending() > 0 {
 				timeout = 1
@@ -221,7 +272,27 @@ func (c *CeilingForwarder) Stop() error {
 	}
 	c.wan, c.lan = nil, nil
 	errs = append(errs, c.objs.Prog.Close(), c.objs.Cfg.Close(), c.objs.Xsks.Close())
+	c.mu.Lock()
+	errs = append(errs, c.errs...)
+	c.mu.Unlock()
 	return errors.Join(errs...)
+}
+
+// ThreadTimes returns the CPU time the running workers' threads used so
+// far, in clock ticks, summed.
+func (c *CeilingForwarder) ThreadTimes() ProcTimes { return tidTimes(c.tids) }
+
+// Placement describes the workers: "worker 0 on CPU 1: queues 0,1".
+func (c *CeilingForwarder) Placement() []string {
+	var out []string
+	for i, w := range c.workers {
+		qs := make([]string, len(w.Queues))
+		for j, q := range w.Queues {
+			qs[j] = strconv.Itoa(q)
+		}
+		out = append(out, fmt.Sprintf("worker %d on CPU %d: queues %s", i, w.CPU, strings.Join(qs, ",")))
+	}
+	return out
 }
 
 // Forwarded returns the frames forwarded, those dropped for want of a

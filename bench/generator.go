@@ -46,13 +46,18 @@ type GeneratorConfig struct {
 	// Frame is what every frame looks like but for its UDP source port.
 	Frame FrameSpec
 	// SportBase and Flows: source ports are SportBase..SportBase+Flows-1,
-	// split evenly over the CPUs, so each flow always comes from the same
-	// CPU and so reaches the same queue of the peer veth.
+	// split evenly over CPUs 0 up to the highest generating CPU, so each
+	// flow always comes from the same CPU and so reaches the same queue of
+	// the peer veth (a CPU that does not generate leaves its share unused).
 	SportBase, Flows int
-	// CPUs is the number of generating threads, pinned to CPUs 0..CPUs-1.
+	// CPUs is the number of generating threads, pinned to CPUs
+	// 0..CPUs-1, unless OnCPUs is given.
 	CPUs int
-	// Queues is the number of receive queues of the interface; thread i
-	// claims queue i mod Queues in the run context.
+	// OnCPUs lists the CPUs with one generating thread each, pinned
+	// there; it overrides CPUs.
+	OnCPUs []int
+	// Queues is the number of receive queues of the interface; the thread
+	// on CPU c claims queue c mod Queues in the run context.
 	Queues int
 	// Idle runs the generating threads under SCHED_IDLE, so they take only
 	// CPU time nothing else wants.
@@ -75,10 +80,22 @@ type Generator struct {
 
 // NewGenerator loads and configures the generator program.
 func NewGenerator(cfg GeneratorConfig) (_ *Generator, err error) {
-	if cfg.CPUs < 1 || cfg.Queues < 1 || cfg.Flows < cfg.CPUs || cfg.SportBase < 1 || cfg.SportBase+cfg.Flows > 65536 {
+	if len(cfg.OnCPUs) == 0 {
+		for c := 0; c < cfg.CPUs; c++ {
+			cfg.OnCPUs = append(cfg.OnCPUs, c)
+		}
+	}
+	ncpu := 0
+	for _, c := range cfg.OnCPUs {
+		if c < 0 || c >= 1024 {
+			return nil, fmt.Errorf("bench: generator CPU %d", c)
+		}
+		ncpu = max(ncpu, c+1)
+	}
+	if ncpu == 0 || cfg.Queues < 1 || cfg.Flows < ncpu || cfg.SportBase < 1 || cfg.SportBase+cfg.Flows > 65536 {
 		return nil, fmt.Errorf("bench: bad generator config %+v", cfg)
 	}
-	g := &Generator{cfg: cfg, tids: make([]atomic.Int64, cfg.CPUs)}
+	g := &Generator{cfg: cfg, tids: make([]atomic.Int64, len(cfg.OnCPUs))}
 	if g.frame, err = cfg.Frame.Template(); err != nil {
 		return nil, err
 	}
@@ -95,8 +112,8 @@ func NewGenerator(cfg GeneratorConfig) (_ *Generator, err error) {
 	var c benchGenConf
 	copy(c.Frame[:], g.frame[:])
 	c.SportBase = uint32(cfg.SportBase)
-	c.FlowsPerCpu = uint32(cfg.Flows / cfg.CPUs)
-	c.Ncpu = uint32(cfg.CPUs)
+	c.FlowsPerCpu = uint32(cfg.Flows / ncpu)
+	c.Ncpu = uint32(ncpu)
 	if err := g.objs.Cfg.Put(uint32(0), c); err != nil {
 		g.Close()
 		return nil, fmt.Errorf("configuring the generator: %w", err)
@@ -107,7 +124,7 @@ func NewGenerator(cfg GeneratorConfig) (_ *Generator, err error) {
 // Start starts one generating thread per CPU. It returns at once.
 func (g *Generator) Start() {
 	g.stop.Store(false)
-	for i := 0; i < g.cfg.CPUs; i++ {
+	for i := range g.cfg.OnCPUs {
 		g.wg.Add(1)
 		go func() {
 			defer g.wg.Done()
@@ -121,12 +138,13 @@ func (g *Generator) Start() {
 	}
 }
 
-// loop runs on a thread in the generator's namespace until Stop.
+// loop runs thread i on its CPU in the generator's namespace until Stop.
 func (g *Generator) loop(i int) error {
+	cpu := g.cfg.OnCPUs[i]
 	var set unix.CPUSet
-	set.Set(i)
+	set.Set(cpu)
 	if err := unix.SchedSetaffinity(0, &set); err != nil {
-		return fmt.Errorf("bench: pinning generator thread to CPU %d: %w", i, err)
+		return fmt.Errorf("bench: pinning generator thread to CPU %d: %w", cpu, err)
 	}
 	if g.cfg.Idle {
 		attr := unix.SchedAttr{Size: unix.SizeofSchedAttr, Policy: unix.SCHED_IDLE}
@@ -142,7 +160,7 @@ func (g *Generator) loop(i int) error {
 		Context: xdpMd{
 			DataEnd:        FrameLen,
 			IngressIfindex: uint32(g.ifindex),
-			RxQueueIndex:   uint32(i % g.cfg.Queues),
+			RxQueueIndex:   uint32(cpu % g.cfg.Queues),
 		},
 	}
 	repeat := float64(firstRepeat)
@@ -150,7 +168,7 @@ func (g *Generator) loop(i int) error {
 		opts.Repeat = uint32(repeat)
 		t0 := time.Now()
 		if _, err := g.objs.Prog.Run(&opts); err != nil {
-			return fmt.Errorf("bench: generator on CPU %d: %w", i, err)
+			return fmt.Errorf("bench: generator on CPU %d: %w", cpu, err)
 		}
 		el := time.Since(t0).Seconds()
 		next := repeat * 2
@@ -195,10 +213,15 @@ func (g *Generator) Generated() (uint64, error) {
 
 // ThreadTimes returns the CPU time the generating threads used so far, in
 // clock ticks, summed (threads that are not running count nothing).
-func (g *Generator) ThreadTimes() ProcTimes {
+func (g *Generator) ThreadTimes() ProcTimes { return tidTimes(g.tids) }
+
+// tidTimes sums the CPU times of this process's threads whose ids are
+// in tids (0: no thread), from each task's own stat file: /proc/TID/stat
+// would sum the whole process.
+func tidTimes(tids []atomic.Int64) ProcTimes {
 	var t ProcTimes
-	for i := range g.tids {
-		tid := g.tids[i].Load()
+	for i := range tids {
+		tid := tids[i].Load()
 		if tid == 0 {
 			continue
 		}

@@ -125,6 +125,20 @@ func StartKernelNAT(ctx context.Context, l *lab.Lab, svcs []NATService) (_ *Kern
 	return k, nil
 }
 
+// SetGRO turns GRO of the director's wan0 on or off. With it off the veth
+// has no NAPI (it takes its peer's frames with netif_rx on the sending CPU,
+// or where RPS steers them) and cannot take frames its peer sends with
+// XDP_TX, but forwards every TCP segment as it came instead of merging
+// them.
+func (k *KernelNAT) SetGRO(on bool) error {
+	return lab.Do(k.ns, func() error {
+		if err := lab.SetGRO(k.wan, on); err != nil {
+			return fmt.Errorf("GRO on %s: %w", k.wan, err)
+		}
+		return nil
+	})
+}
+
 // Stop removes the table, flushes conntrack (so the next run starts from
 // an empty table), and turns GRO and forwarding off again. It is safe to
 // call on a partly set up KernelNAT.

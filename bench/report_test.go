@@ -16,14 +16,24 @@ import (
 // over one second and used the given ticks of user, system and softirq.
 func fakeRun(c string, round int, fps float64, user, sys, soft uint64, cps float64, p50 time.Duration) RunResult {
 	r := RunResult{Contender: c, Round: round}
-	r.UDP = &UDPResult{Window: time.Second, Delivered: uint64(fps), Generated: uint64(fps),
+	r.UDP = &UDPResult{Mode: Shared, Window: time.Second, Delivered: uint64(fps), Generated: uint64(fps),
 		CPU: CPUTimes{User: user, System: sys, SoftIRQ: soft, Idle: 10}}
+	// The router box forwards a third more, on CPU 1 busy 90 of 100 ticks.
+	r.RouterBox = &UDPResult{Mode: RouterBox, DirectorCPUs: []int{1}, HostCPUs: []int{0}, Window: time.Second,
+		Delivered: uint64(fps * 4 / 3), Generated: 3e6,
+		PerCPU: []CPUTimes{{User: 5, System: 50, Idle: 45}, {User: user, System: 90 - user, Idle: 10}}}
 	if c == XVS {
 		r.UDP.Director = &ProcTimes{UTime: user, STime: sys}
 	}
+	if c != Kernel {
+		r.RouterBox.Forwarder = &ProcTimes{UTime: user, STime: 90 - user}
+	}
 	if c != Ceiling {
 		r.ConnRate = &TCPResult{OK: int(cps), Elapsed: time.Second}
+		r.ConnCPU = &CPUWindow{Elapsed: time.Second, PerCPU: []CPUTimes{{System: 80, Idle: 20}, {System: 20, Idle: 80}}}
 		r.Latency = &LatencyResult{OK: 10, P50: p50, P99: 2 * p50}
+		r.Bulk = &BulkResult{Streams: 4, Bytes: uint64(cps) * 1e5, Window: time.Second,
+			CPU: &CPUWindow{Elapsed: time.Second, PerCPU: []CPUTimes{{System: 100}, {System: 50, Idle: 50}}}}
 	}
 	return r
 }
@@ -40,7 +50,8 @@ func figure(t *testing.T, figs []Figure, key string) Figure {
 }
 
 func TestSummarizeFigures(t *testing.T) {
-	s := Settings{Duration: time.Second, Rounds: 3, Flows: 10000, FrameBytes: FrameLen, Concurrency: 32, LatencyRate: 500}
+	s := Settings{Duration: time.Second, Rounds: 3, Flows: 10000, FrameBytes: FrameLen, Concurrency: 32, LatencyRate: 500,
+		BulkStreams: 4, DirectorCPUs: "1", HostCPUs: "0"}
 	runs := []RunResult{
 		fakeRun(XVS, 1, 600e3, 30, 60, 90, 5000, 200*time.Microsecond),
 		fakeRun(Kernel, 1, 400e3, 0, 10, 190, 6000, 100*time.Microsecond),
@@ -95,15 +106,51 @@ func TestSummarizeFigures(t *testing.T) {
 		t.Errorf("process figure %+v: only xvs has it", proc)
 	}
 
+	// Router box: xvs delivers 0.8 Mframes/s (median) on 90 ticks of CPU 1.
+	rb := figure(t, figs, "rb_udp_fps")
+	if got := rb.Values[XVS].Median; math.Abs(got-0.8) > 1e-9 {
+		t.Errorf("router-box xvs = %v, want 0.8", got)
+	}
+	if got, want := figure(t, figs, "rb_udp_per_cpu").Values[XVS].Median, 0.8/0.9; math.Abs(got-want) > 1e-9 {
+		t.Errorf("frames per director-CPU-second = %v, want %v", got, want)
+	}
+	if got := figure(t, figs, "rb_dir_busy").Values[Kernel].Median; math.Abs(got-90) > 1e-9 {
+		t.Errorf("director busy = %v%%, want 90", got)
+	}
+	user := figure(t, figs, "rb_fwd_user")
+	if _, ok := user.Values[Kernel]; ok || user.Values[Ceiling].N != 3 {
+		t.Errorf("forwarder user figure %+v: xvs and the ceiling only", user)
+	}
+	if got, want := float64(user.VsCeiling), (30*TickNs/800e3)/(5*TickNs/1200e3); math.Abs(got-want) > 1e-9 {
+		t.Errorf("user CPU per frame xvs/ceiling = %v, want %v", got, want)
+	}
+	// 20 ticks of CPU 1 for 5000 connections: 40 µs each.
+	if got := figure(t, figs, "tcp_cpu").Values[XVS].Median; math.Abs(got-40) > 1e-9 {
+		t.Errorf("director CPU per connection = %v µs, want 40", got)
+	}
+	// 5000 × 1e5 bytes in a second: 4 Gb/s, on half a CPU-second.
+	bulk := figure(t, figs, "bulk_gbps")
+	if got := bulk.Values[XVS].Median; math.Abs(got-4) > 1e-9 || math.Abs(float64(bulk.VsKernel)-5000.0/5500) > 1e-9 {
+		t.Errorf("bulk %+v", bulk)
+	}
+	if got := figure(t, figs, "bulk_per_cpu").Values[XVS].Median; math.Abs(got-8) > 1e-9 {
+		t.Errorf("bulk per director-CPU-second = %v, want 8", got)
+	}
+	for _, f := range figs {
+		if f.Section != SectionRouterBox && f.Section != SectionShared {
+			t.Errorf("figure %s in section %q", f.Key, f.Section)
+		}
+	}
+
 	rep := &Report{Settings: s, Contenders: AllContenders, Runs: runs, Figures: figs, Machine: Machine{CPUs: 2, Kernel: "6.18"}}
 	txt := rep.Text()
-	for _, want := range []string{"xvs", "kernel-nat", "ceiling", "xvs/kernel-nat", "xvs/ceiling", "UDP frames delivered", "0.600 (0.500–0.700)", "n/a", "kernel-nat round 3: boom"} {
+	for _, want := range []string{"xvs", "kernel-nat", "ceiling", "xvs/kernel-nat", "xvs/ceiling", "UDP frames delivered, router box", "Headline: router box", "UDP frames delivered, shared CPUs", "0.600 (0.500–0.700)", "n/a", "kernel-nat round 3: boom", "bulk TCP"} {
 		if !strings.Contains(txt, want) {
 			t.Errorf("table lacks %q:\n%s", want, txt)
 		}
 	}
 	md := rep.Markdown()
-	if !strings.Contains(md, "| UDP frames delivered | Mframes/s | 0.600 (0.500–0.700) |") {
+	if !strings.Contains(md, "| UDP frames delivered, shared CPUs | Mframes/s | 0.600 (0.500–0.700) |") {
 		t.Errorf("markdown table:\n%s", md)
 	}
 	if _, err := rep.JSON(); err != nil {

@@ -38,10 +38,48 @@ type sinkObjs struct {
 	Count *ebpf.Map     `ebpf:"sink_count"`
 }
 
-// Sinks counts and drops benchmark frames at every real server's eth0.
+// Sinks counts and drops benchmark frames at every real server's eth0, or
+// (AttachPortSink) at one interface.
 type Sinks struct {
 	objs  []*sinkObjs
 	links []link.Link
+	// anyMAC counts every benchmark frame as delivered, whatever its
+	// destination MAC (a port sink sees the frames for every server).
+	anyMAC bool
+}
+
+// AttachPortSink attaches one sink to interface ifName in namespace ns that
+// counts every benchmark frame to UDP port as delivered, whatever its
+// destination MAC, and drops it. On the switch port facing the director it
+// takes the frames off the LAN at their first hop, before the bridge and
+// the servers' veths, whose work would otherwise weigh on the hosts' CPUs.
+func AttachPortSink(ns, ifName string, port uint16) (_ *Sinks, err error) {
+	spec, err := loadSpec()
+	if err != nil {
+		return nil, err
+	}
+	s := &Sinks{anyMAC: true}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+	o := &sinkObjs{}
+	if err := loadInto(spec, o); err != nil {
+		return nil, err
+	}
+	s.objs = append(s.objs, o)
+	// The zero MAC is no frame's destination: every frame counts as
+	// "foreign", which Count adds to Delivered.
+	if err := o.Cfg.Put(uint32(0), sinkConf(make(net.HardwareAddr, 6), port)); err != nil {
+		return nil, fmt.Errorf("configuring the sink of %s in %s: %w", ifName, ns, err)
+	}
+	lk, err := attachIn(ns, ifName, o.Prog)
+	if err != nil {
+		return nil, err
+	}
+	s.links = append(s.links, lk)
+	return s, nil
 }
 
 // loadSpec returns the benchmark's BPF collection spec, having raised the
@@ -175,6 +213,10 @@ func (s *Sinks) Count() (SinkCount, error) {
 			for _, v := range per {
 				*dst += v
 			}
+		}
+		if s.anyMAC {
+			c.Delivered += mine + foreign
+			continue
 		}
 		c.Delivered += mine
 		c.Foreign += foreign

@@ -66,6 +66,9 @@ const (
 	BridgeIf = "br0"
 	// switchLBPort is the switch port facing the director's lan0.
 	switchLBPort = "lb"
+	// SwitchDirectorPort is the name of the switch namespace's port that
+	// faces the director's lan0 (the peer of lan0).
+	SwitchDirectorPort = switchLBPort
 	// Pair labs: the WAN bridge and its ports, and the second director's
 	// LAN port.
 	wanBridgeIf      = "br1"

@@ -12,7 +12,9 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -24,6 +26,61 @@ const (
 	// UDPPort is the UDP port of the lab echo server.
 	UDPPort = 53
 )
+
+// DiscardPath is the HTTP path of the lab servers' sink for bulk uploads:
+// the body of a POST or PUT to it is read to its end (or until the client
+// closes, so a client may announce any Content-Length and stop sending when
+// it likes) and thrown away, without the server's read and write timeouts;
+// its bytes are counted (DiscardedBytes) as they arrive, and the answer is
+// 200 with the count of the request's bytes.
+const DiscardPath = "/discard"
+
+// discarded holds, per namespace, the bytes the in-process servers there
+// read at DiscardPath.
+var discarded = struct {
+	sync.Mutex
+	m map[string]*atomic.Uint64
+}{m: map[string]*atomic.Uint64{}}
+
+// discardCounter returns the counter of namespace ns, making it.
+func discardCounter(ns string) *atomic.Uint64 {
+	discarded.Lock()
+	defer discarded.Unlock()
+	c := discarded.m[ns]
+	if c == nil {
+		c = new(atomic.Uint64)
+		discarded.m[ns] = c
+	}
+	return c
+}
+
+// DiscardedBytes returns how many body bytes the lab servers this process
+// runs in namespace ns (Serve, StartServers) have read at DiscardPath so
+// far, counted as they arrive and kept across server restarts. Servers of
+// other processes (StartDaemons) are not counted.
+func DiscardedBytes(ns string) uint64 { return discardCounter(ns).Load() }
+
+// discard reads r's body to its end, adding to ctr as bytes arrive, and
+// answers with the request's count.
+func discard(w http.ResponseWriter, r *http.Request, ctr *atomic.Uint64) {
+	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	_ = rc.SetWriteDeadline(time.Time{})
+	buf := make([]byte, 256<<10)
+	var n uint64
+	for {
+		m, err := r.Body.Read(buf)
+		n += uint64(m)
+		ctr.Add(uint64(m))
+		if err != nil {
+			break
+		}
+	}
+	w.Header().Set("Connection", "close")
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusOK)
+	w.Write([]byte(strconv.FormatUint(n, 10) + "\n"))
+}
 
 // server is one running set of lab servers.
 type server struct {
@@ -50,7 +107,8 @@ type ServeOptions struct {
 // HTTP on TCP port 80, answering any GET with status 200, header
 // "X-Server: name" and body name+"\n" (connections are closed after each
 // response), and a UDP responder on port 53 that answers every datagram with
-// the payload name. The servers run on goroutines of this process until the
+// the payload name. A POST or PUT to DiscardPath is a sink for bulk
+// uploads (see DiscardPath). The servers run on goroutines of this process until the
 // returned Closer is closed.
 func Serve(nsName, name string) (io.Closer, error) {
 	return ServeWith(nsName, name, ServeOptions{})
@@ -81,8 +139,13 @@ func ServeWith(nsName, name string, o ServeOptions) (io.Closer, error) {
 		return nil, err
 	}
 	body := []byte(name + "\n")
+	ctr := discardCounter(nsName)
 	s.http = &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == DiscardPath && (r.Method == http.MethodPost || r.Method == http.MethodPut) {
+				discard(w, r, ctr)
+				return
+			}
 			if o.Delay > 0 {
 				time.Sleep(o.Delay)
 			}

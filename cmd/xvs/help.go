@@ -202,11 +202,15 @@ var commandDocs = []commandDoc{
 	{
 		name:     "bench",
 		summary:  "benchmark xvs against kernel NAT and a bare AF_XDP forwarder",
-		synopsis: "bench [--contenders LIST] [--rounds N] [--duration D] [--warmup D]\n[--flows N] [--concurrency N] [--latency-rate R] [--out DIR]\n[--prefix P] [--gobench=false]",
-		body: `    Runs the contenders in turn on one lab, interleaved over rounds: UDP
-    frames per second, TCP connections per second, request latency and CPU
-    per frame. Prints a table and writes bench.json, bench.md and xvs's CPU
-    profile into --out. Needs root; SIGINT stops early and cleans up.
+		synopsis: "bench [--contenders LIST] [--rounds N] [--duration D] [--warmup D]\n[--flows N] [--concurrency N] [--latency-rate R] [--bulk-streams N]\n[--director-cpus LIST --host-cpus LIST] [--out DIR] [--prefix P]\n[--gobench=false]",
+		body: `    Runs the contenders in turn on one lab, interleaved over rounds, each
+    twice. As a router box (the headline): the director alone on its CPUs,
+    the generator, sinks, client and servers on the others; UDP frames per
+    second and per second of the director's CPU time, TCP connections per
+    second, request latency and bulk TCP throughput. With shared CPUs: UDP
+    and the total CPU time per frame. Prints the tables and writes
+    bench.json, bench.md, the chart bench.svg and xvs's CPU profile into
+    --out. Needs root; SIGINT stops early and cleans up.
 
     --contenders LIST
         Comma-separated subset of xvs,kernel-nat,ceiling (default all).
@@ -222,6 +226,11 @@ var commandDocs = []commandDoc{
         Closed-loop TCP clients for the connection rate (default 32).
     --latency-rate R
         Requests per second of the latency figure (default 500).
+    --bulk-streams N
+        Parallel TCP streams of the bulk figure (default 4).
+    --director-cpus LIST, --host-cpus LIST
+        The router box's split of the CPUs, e.g. 1 and 0 (default: the
+        highest CPU for the director, the others for the hosts).
     --out DIR
         Output directory (default bench-out).
     --prefix P
