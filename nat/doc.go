@@ -11,6 +11,13 @@
 // of one frame. Entries are pointer-free values, so the garbage collector never
 // walks them.
 //
+// For connection synchronisation between directors (IPVS's sync daemon),
+// an engine with Engine.SetSync on reports in Inbound's Result when a
+// frame calls for a sync record, by IPVS's rules (SyncPolicy), with the
+// connection copied into the Result for the worker to queue (SyncQueue);
+// a backup applies received records with Table.InstallSynced. The wire
+// format is package connsync's, which nat does not import.
+//
 // It is not for moving frames (package dataplane), for choosing link-layer
 // addresses (dataplane's neighbour cache), or for scheduling policy (package
 // scheduler). Nothing in it logs or allocates per frame.

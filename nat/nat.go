@@ -2,6 +2,7 @@ package nat
 
 import (
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -56,6 +57,10 @@ type svcKey struct {
 // path through an atomic pointer.
 type Services struct {
 	m map[svcKey]*Service
+	// reals indexes the services' real servers for InstallSynced, built
+	// at its first use (Services.real).
+	realsOnce sync.Once
+	reals     map[realKey]*Real
 }
 
 // NewServices builds a snapshot from a list of services.
@@ -77,6 +82,13 @@ func (s *Services) Lookup(vip [4]byte, port uint16, proto uint8) *Service {
 type Engine struct {
 	table    *Table
 	services atomic.Pointer[Services]
+	// sync is the policy sync records follow, nil while they are off:
+	// loaded once per input frame (SetSync).
+	sync atomic.Pointer[SyncPolicy]
+
+	syncMu     sync.Mutex  // serialises SetSync and SetSyncPolicy
+	syncOn     bool        // under syncMu
+	syncPolicy *SyncPolicy // under syncMu; nil: DefaultSyncPolicy
 }
 
 // NewEngine returns an engine over a connection table, serving no services
@@ -132,6 +144,14 @@ type Result struct {
 	// registry plus one (Table.Dests), for per-server traffic counters;
 	// 0 when the frame was dropped.
 	Dest uint32
+	// Sync says which sync records the frame produced, while the engine
+	// has sync on (SetSync) and its policy says so; 0 otherwise, and
+	// always from Outbound. The worker queues SyncRecord for
+	// SyncNeedConn and SyncRecord.Template() for SyncNeedTemplate.
+	Sync SyncNeed
+	// SyncRecord is the connection as it was after the frame, when Sync
+	// is not 0; otherwise it is left zero.
+	SyncRecord SyncRecord
 }
 
 const tcpFlagsMask = header.TCPFlagSyn | header.TCPFlagAck | header.TCPFlagRst | header.TCPFlagFin
@@ -226,7 +246,7 @@ func ports(proto uint8, l4 []byte) (src, dst uint16, flags uint8) {
 // (scheduler.Counts.Down) starts the flow anew: its entry is removed and
 // it is scheduled over the current snapshot, unless the service has
 // KeepDeadDest. TCP connections keep their real server until they end.
-func (e *Engine) Inbound(frame []byte, now int64) Result {
+func (e *Engine) Inbound(frame []byte, now int64) (res Result) {
 	ip, l4, drop := parse(frame)
 	if drop != DropNone {
 		return Result{Drop: drop}
@@ -272,6 +292,9 @@ func (e *Engine) Inbound(frame []byte, now int64) Result {
 		c.InBytes += size
 		c.ClientMAC = header.Ethernet(frame).Source()
 		real, rport, dest = c.Real, c.RPort, c.Dest
+		if p := e.sync.Load(); p != nil {
+			res.Sync = p.syncFrame(c, now, &res.SyncRecord)
+		}
 		s.mu.Unlock()
 	} else {
 		s.mu.Unlock()
@@ -317,19 +340,23 @@ func (e *Engine) Inbound(frame []byte, now int64) Result {
 			// Another worker created it meanwhile: use theirs.
 			real, rport, dest = s.conns[cur].Real, s.conns[cur].RPort, s.conns[cur].Dest
 			t.releaseTemplate(&c, now)
-		} else if _, ok := t.insert(s, c); !ok {
+		} else if i, ok := t.insertAt(s, c, now); !ok {
 			s.mu.Unlock()
 			t.releaseTemplate(&c, now)
 			return Result{Drop: DropTableFull}
 		} else {
 			dest = c.Dest
+			if p := e.sync.Load(); p != nil {
+				res.Sync = p.syncFrame(&s.conns[i], now, &res.SyncRecord)
+			}
 		}
 		s.mu.Unlock()
 	}
 
 	rewriteAddrPort(ip, l4, false, real, rport)
 	ip.DecrementTTLWithChecksumUpdate()
-	return Result{NextHop: real, Dest: dest + 1}
+	res.NextHop, res.Dest = real, dest+1
+	return res
 }
 
 // reschedules reports whether a UDP flow to the service whose server is

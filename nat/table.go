@@ -51,11 +51,29 @@ type Conn struct {
 	Persist     time.Duration
 	PersistBits uint8
 	used        bool
+	// active is whether the connection is counted among its server's
+	// active connections: IPVS's IP_VS_CONN_F_INACTIVE flag, inverted.
+	// For a connection made here it is State == StateEstablished; for
+	// one installed from a sync record it is what the record said until
+	// a frame of the connection passes this table (see setState).
+	active bool
+	// synced marks a connection installed from a sync record
+	// (IP_VS_CONN_F_SYNC).
+	synced bool
+	// syncState is the state the connection had when it was last synced
+	// (IPVS's old_state), for SyncPolicy.Needed.
+	syncState State
 }
 
 // Active reports whether the connection counts as active for the
-// schedulers, as IPVS counts it: a TCP connection in ESTABLISHED.
-func (c *Conn) Active() bool { return c.State == StateEstablished }
+// schedulers, as IPVS counts it: a TCP connection in ESTABLISHED. A
+// connection installed from a sync record counts as the record said
+// (IP_VS_CONN_F_INACTIVE) until its first frame through this table.
+func (c *Conn) Active() bool { return c.active }
+
+// Synced reports whether the connection was installed from a sync record
+// (Table.InstallSynced) rather than made by this table's own scheduling.
+func (c *Conn) Synced() bool { return c.synced }
 
 // key is a flow's 5-tuple as seen in one direction. It has no padding, so it
 // hashes as plain memory.
@@ -75,7 +93,7 @@ type shard struct {
 	conns  []Conn
 	free   []uint32
 	n      int
-	cursor uint32   // where the next eviction search starts
+	cursor uint32 // where the next eviction search starts
 	// slab is conns at its full capacity, published for Prefetch as the
 	// index publishes its cells.
 	slab atomic.Pointer[[]Conn]
@@ -107,6 +125,7 @@ type Table struct {
 	tmpls   [numShards]tmplShard
 	evicted atomic.Uint64
 	large   atomic.Bool // see Large
+	sync    syncCounters
 }
 
 // register returns the registry number of c, adding it if new.
@@ -151,11 +170,14 @@ func (t *Table) counts(c *Conn) *scheduler.Counts {
 }
 
 // setState moves c to state st, keeping its server's active and inactive
-// counts right.
+// counts right. A connection installed from a sync record whose activity
+// the record gave against its state (IP_VS_CONN_F_INACTIVE on an
+// ESTABLISHED connection, say) is put right by its first frame here.
 func (t *Table) setState(c *Conn, st State) {
-	was := c.Active()
+	was := c.active
 	c.State = st
-	if now := c.Active(); now != was {
+	if now := st == StateEstablished; now != was {
+		c.active = now
 		if cnt := t.counts(c); cnt != nil {
 			cnt.Move(was, now)
 		}
@@ -197,9 +219,20 @@ func (t *Table) shardFor(client [4]byte, cport uint16, proto uint8) *shard {
 	return &t.shards[h>>(32-8)]
 }
 
-// insert adds c under the shard's lock, returning its index, or false when
-// the shard is full.
+// insert is insertAt for a connection whose idle time starts now: its
+// Expires less its state's timeout.
 func (t *Table) insert(s *shard, c Conn) (uint32, bool) {
+	return t.insertAt(s, c, c.Expires-t.timeouts[c.State])
+}
+
+// insertAt adds c under the shard's lock at time now, returning its index,
+// or false when the shard is full and no embryonic entry could be evicted.
+// A connection made here (not synced) counts as active exactly when it is
+// ESTABLISHED.
+func (t *Table) insertAt(s *shard, c Conn, now int64) (uint32, bool) {
+	if !c.synced {
+		c.active = c.State == StateEstablished
+	}
 	var idx uint32
 	if n := len(s.free); n > 0 {
 		idx = s.free[n-1]
@@ -213,7 +246,7 @@ func (t *Table) insert(s *shard, c Conn) (uint32, bool) {
 			s.setSlab(grown)
 		}
 		s.conns = append(s.conns, c)
-	} else if v, ok := t.evictEmbryonic(s, c.Expires-t.timeouts[c.State]); ok { // c.Expires-timeout is now
+	} else if v, ok := t.evictEmbryonic(s, now); ok {
 		idx = v
 		s.conns[idx] = c
 	} else {
