@@ -196,20 +196,19 @@ func (w *worker) pump(p *port, tx *port, inbound bool, now int64) int {
 		}
 		w.descs[i].Len = 0
 	}
-	// In a large table every frame's lookup misses the cache twice (its
-	// index cell, then its entry): start all of the batch's loads before
-	// the first lookup, so that the misses overlap.
-	if w.eng.Table().Large() {
-		for i := 0; i < n; i++ {
-			if w.descs[i].Len != 0 {
-				w.hints[i] = w.eng.Prefetch(rx.Frame(w.descs[i]), inbound)
-			} else {
-				w.hints[i] = nat.Hint{}
-			}
+	// A frame's lookup misses the cache twice (its index cell, then its
+	// entry) in a large table, and in a small one too once the kernel's
+	// own packet work has gone through the caches: start all of the
+	// batch's loads before the first lookup, so that the misses overlap.
+	for i := 0; i < n; i++ {
+		if w.descs[i].Len != 0 {
+			w.hints[i] = w.eng.Prefetch(rx.Frame(w.descs[i]), inbound)
+		} else {
+			w.hints[i] = nat.Hint{}
 		}
-		for i := 0; i < n; i++ {
-			w.eng.PrefetchEntry(w.hints[i])
-		}
+	}
+	for i := 0; i < n; i++ {
+		w.eng.PrefetchEntry(w.hints[i])
 	}
 	for i := 0; i < n; i++ {
 		if d := w.descs[i]; d.Len != 0 {

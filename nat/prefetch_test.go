@@ -115,20 +115,3 @@ func BenchmarkLookupBatch(b *testing.B) {
 		runtime.KeepAlive(tb)
 	}
 }
-
-// TestLarge: the table says it is large once an expiry sweep counted
-// prefetchFrom entries, and small again when they are gone.
-func TestLarge(t *testing.T) {
-	tb := fill(t, prefetchFrom)
-	if tb.Large() {
-		t.Fatal("large before any sweep")
-	}
-	tb.Expire(0) // nothing has expired at time 0
-	if !tb.Large() {
-		t.Fatalf("not large with %d entries", tb.Len())
-	}
-	tb.Expire(1 << 62) // every entry has
-	if tb.Large() || tb.Len() != 0 {
-		t.Fatalf("large with %d entries", tb.Len())
-	}
-}

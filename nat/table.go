@@ -124,7 +124,6 @@ type Table struct {
 
 	tmpls   [numShards]tmplShard
 	evicted atomic.Uint64
-	large   atomic.Bool // see Large
 	sync    syncCounters
 }
 
@@ -308,7 +307,7 @@ func (t *Table) remove(s *shard, idx uint32, now int64) {
 // It takes one shard's lock at a time, so workers wait at most for the sweep
 // of one shard.
 func (t *Table) Expire(now int64) int {
-	n, left := 0, 0
+	n := 0
 	for i := range t.shards {
 		s := &t.shards[i]
 		s.mu.Lock()
@@ -319,22 +318,11 @@ func (t *Table) Expire(now int64) int {
 				n++
 			}
 		}
-		left += s.n
 		s.mu.Unlock()
 	}
 	t.expireTemplates(now)
-	t.large.Store(left >= prefetchFrom)
 	return n
 }
-
-// prefetchFrom is the number of entries from which Large says a worker's
-// Prefetch pass pays: about 4 MiB of entries and half a MiB of index, past
-// what a core's own caches hold. Below it the pass only costs.
-const prefetchFrom = 1 << 15
-
-// Large reports whether the table held prefetchFrom entries or more at the
-// last Expire: whether workers should run Prefetch over their batches.
-func (t *Table) Large() bool { return t.large.Load() }
 
 // Cap returns the number of entries the table holds at most.
 func (t *Table) Cap() int { return t.perShard * numShards }
