@@ -220,7 +220,10 @@ func (d *Dataplane) layout() error {
 // classifier. It asks for zero-copy and need_wakeup; the kernel gives what
 // the driver has.
 func (d *Dataplane) open(l netlink.Link, role Role, queue int, umem *xsk.UMEM, frames int) (*port, error) {
-	o := xsk.SocketOptions{RxSize: frames, TxSize: frames, ZeroCopy: true, NeedWakeup: true}
+	// Busy polling: the worker's poll and sendto run the queue's NAPI
+	// themselves instead of handing over to a NAPI thread or softirq on
+	// the same CPU (measured in docs/architecture.md).
+	o := xsk.SocketOptions{RxSize: frames, TxSize: frames, ZeroCopy: true, NeedWakeup: true, BusyPoll: busyPollUsec, BusyPollBudget: batchSize}
 	s, err := xsk.OpenShared(umem, l.Attrs().Index, queue, o)
 	if errors.Is(err, xsk.ErrShared) {
 		d.log.Warn("AF_XDP socket cannot share its worker's UMEM; it gets its own, and forwarded frames are copied",
@@ -247,6 +250,10 @@ func (d *Dataplane) open(l netlink.Link, role Role, queue int, umem *xsk.UMEM, f
 	}
 	return &port{sock: s, umem: umem, mode: s.Mode().String(), role: role, queue: queue, ifindex: l.Attrs().Index, counts: d.queues[k]}, nil
 }
+
+// busyPollUsec is how long a poll or sendto on a worker's socket busy-polls
+// its queue's NAPI (SO_BUSY_POLL), in microseconds.
+const busyPollUsec = 20
 
 // nextPow2 returns the least power of two at least n.
 func nextPow2(n uint) uint { return 1 << bits.Len(n-1) }

@@ -110,6 +110,19 @@ func TestChannelsFewerThanQueues(t *testing.T) {
 					t.Errorf("%s queues served %v, want %v", side, got, want)
 				}
 			}
+			// One UMEM per worker: its first socket registers it, the
+			// others share it; every socket busy-polls.
+			for _, w := range lay.Workers {
+				for i, q := range w.Queues {
+					want := "copy, need_wakeup, busy poll"
+					if i > 0 {
+						want = "copy, need_wakeup, shared UMEM, busy poll"
+					}
+					if q.Mode != want {
+						t.Errorf("%s queue %d: socket %q, want %q", q.Side, q.Queue, q.Mode, want)
+					}
+				}
+			}
 			if len(lay.Workers) != 1 {
 				t.Errorf("%d workers, want 1 (one side has one channel, so one worker can transmit on both)", len(lay.Workers))
 			}

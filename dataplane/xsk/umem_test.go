@@ -441,6 +441,7 @@ func TestModeString(t *testing.T) {
 		{Shared: true}:                     "copy, shared UMEM",
 		{ZeroCopy: true, NeedWakeup: true}: "zero-copy, need_wakeup",
 		{NeedWakeup: true, Shared: true}:   "copy, need_wakeup, shared UMEM",
+		{Shared: true, BusyPoll: true}:     "copy, shared UMEM, busy poll",
 	} {
 		if got := m.String(); got != want {
 			t.Errorf("%+v: %q, want %q", m, got, want)

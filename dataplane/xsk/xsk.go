@@ -123,6 +123,8 @@ type Mode struct {
 	// Shared: the socket was bound with XDP_SHARED_UMEM to a UMEM another
 	// socket registered; ZeroCopy and NeedWakeup were inherited from it.
 	Shared bool
+	// BusyPoll: the socket prefers busy polling (SocketOptions.BusyPoll).
+	BusyPoll bool
 }
 
 // String names the mode as logs and metrics show it: "copy", "zero-copy",
@@ -137,6 +139,9 @@ func (m Mode) String() string {
 	}
 	if m.Shared {
 		s += ", shared UMEM"
+	}
+	if m.BusyPoll {
+		s += ", busy poll"
 	}
 	return s
 }
@@ -249,6 +254,14 @@ type SocketOptions struct {
 	// ring flags when it needs a sendto (TX) or a poll (fill ring). Ignored,
 	// and inherited, like ZeroCopy.
 	NeedWakeup bool
+	// BusyPoll, when above 0, asks for busy polling (SO_PREFER_BUSY_POLL,
+	// SO_BUSY_POLL of that many microseconds, SO_BUSY_POLL_BUDGET of
+	// BusyPollBudget frames, default 64): a poll or sendto on the socket
+	// then runs the receive queue's NAPI in the caller's context, instead
+	// of waking another thread for it. Best effort: a kernel that refuses
+	// leaves the socket as it was, and Mode().BusyPoll says so.
+	BusyPoll       int
+	BusyPollBudget int
 }
 
 // OpenShared opens a socket on ifindex/queue over u. The first socket of a
@@ -282,6 +295,29 @@ func OpenShared(u *UMEM, ifindex, queue int, o SocketOptions) (*Socket, error) {
 		}
 	}
 	sz := ringSizes{fill: o.RxSize, comp: o.TxSize, rx: o.RxSize, tx: o.TxSize}
+	s, err := openShared(u, ifindex, queue, sz, o)
+	if err == nil && o.BusyPoll > 0 {
+		s.busyPoll(o.BusyPoll, o.BusyPollBudget)
+	}
+	return s, err
+}
+
+// busyPoll asks for busy polling on the socket and records whether the
+// kernel took it.
+func (s *Socket) busyPoll(usec, budget int) {
+	if budget <= 0 {
+		budget = 64
+	}
+	for _, o := range [][2]int{{unix.SO_PREFER_BUSY_POLL, 1}, {unix.SO_BUSY_POLL, usec}, {unix.SO_BUSY_POLL_BUDGET, budget}} {
+		if unix.SetsockoptInt(s.fd, unix.SOL_SOCKET, o[0], o[1]) != nil {
+			return
+		}
+	}
+	s.mode.BusyPoll = true
+}
+
+// openShared is OpenShared after its arguments were checked.
+func openShared(u *UMEM, ifindex, queue int, sz ringSizes, o SocketOptions) (*Socket, error) {
 	if peer := u.anySocket(); peer != nil {
 		s, err := u.open(ifindex, queue, sz, unix.XDP_SHARED_UMEM, peer)
 		if err != nil {
