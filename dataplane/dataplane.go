@@ -12,7 +12,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"golang.org/x/sys/unix"
 	"math/bits"
 	"net/netip"
 	"sync"
@@ -24,6 +23,7 @@ import (
 	"github.com/xvs-project/xvs/nat"
 	"github.com/xvs-project/xvs/scheduler"
 	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
 )
 
 // Config says which interfaces the dataplane serves and where it runs.
@@ -163,6 +163,10 @@ func (d *Dataplane) layout() error {
 		return err
 	}
 	plan := Place(wch.Rx, lch.Rx, d.cpus, d.cfg.Queues)
+	frames := d.cfg.Frames
+	if frames == 0 {
+		frames = xsk.DefaultFrames
+	}
 	d.wmu.Lock()
 	defer d.wmu.Unlock()
 	d.channels = [2]Channels{wch, lch}
@@ -178,12 +182,8 @@ func (d *Dataplane) layout() error {
 		w.cpu = wp.CPU
 		w.wanPorts, w.lanPorts, w.fds = nil, nil, nil
 		// One UMEM for all of the worker's sockets, so that a frame
-		// crosses from WAN to LAN as a descriptor, not a copy.
-		frames := d.cfg.Frames
-		if frames == 0 {
-			frames = xsk.DefaultFrames
-		}
-		// Each socket may hold a full fill ring and a full transmit ring.
+		// crosses from WAN to LAN as a descriptor, not a copy. Each
+		// socket may hold a full fill ring and a full transmit ring.
 		umem, err := xsk.NewUMEM(int(nextPow2(uint(2*frames*(len(wp.WANQueues)+len(wp.LANQueues))))), 0)
 		if err != nil {
 			return fmt.Errorf("worker %d: %w", i, err)
@@ -299,7 +299,7 @@ func (d *Dataplane) logLayout() {
 		d.log.Info("worker", zap.Int("worker", w.Worker), zap.Int("cpu", w.CPU),
 			zap.Ints("wan_queues", w.WANQueues), zap.Ints("lan_queues", w.LANQueues), zap.String("socket_mode", w.SocketMode))
 	}
-	d.log.Info("CPUs", zap.String("allowed", FormatCPUs(d.cpus)), zap.Int("workers", len(l.Workers)))
+	d.log.Info("CPUs", zap.String("allowed", FormatCPUs(l.AllowedCPUs)), zap.String("workers_on", FormatCPUs(l.CPUs)), zap.Int("workers", len(l.Workers)))
 }
 
 // SetServices installs a new set of virtual services: the classifier's maps

@@ -1,9 +1,6 @@
 package nat
 
-import (
-	"sync/atomic"
-	"unsafe"
-)
+import "sync/atomic"
 
 // index is an open-addressing hash index from a flow key to an entry
 // number in its shard's slab, with linear probing and backward-shift
@@ -43,12 +40,9 @@ func (x *index) init(hint int) {
 
 // setCells installs a new cell array and publishes it for Prefetch.
 func (x *index) setCells(cells []cell) {
-	adviseHuge(unsafe.Pointer(unsafe.SliceData(cells)), uintptr(len(cells))*unsafe.Sizeof(cell{}))
 	x.cells = cells
 	x.mask = uint32(len(cells) - 1)
-	p := new([]cell)
-	*p = cells
-	x.pub.Store(p)
+	publish(&x.pub, cells)
 }
 
 // hashKey mixes a key's fields into 32 bits.

@@ -1,6 +1,7 @@
 package nat
 
 import (
+	"sync/atomic"
 	"syscall"
 	"unsafe"
 
@@ -30,6 +31,18 @@ func adviseHuge(p unsafe.Pointer, n uintptr) {
 	if syscall.Madvise(b, syscall.MADV_HUGEPAGE) == nil {
 		_ = syscall.Madvise(b, madvCollapse)
 	}
+}
+
+// publish advises a new slab or cell array for huge pages and stores, for
+// Prefetch, a slice header of it at its full capacity that is written once
+// here and never changed, so a reader holding an old one reads valid (if
+// stale) memory.
+func publish[T any](p *atomic.Pointer[[]T], s []T) {
+	var zero T
+	adviseHuge(unsafe.Pointer(unsafe.SliceData(s)), uintptr(cap(s))*unsafe.Sizeof(zero))
+	h := new([]T)
+	*h = s[:cap(s)]
+	p.Store(h)
 }
 
 // Hint is what a first pass over a batch of frames learned of one frame's

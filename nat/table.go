@@ -5,7 +5,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unsafe"
 
 	"github.com/xvs-project/xvs/scheduler"
 )
@@ -102,11 +101,8 @@ type shard struct {
 
 // setSlab installs a new slab of entries and publishes it for Prefetch.
 func (s *shard) setSlab(conns []Conn) {
-	adviseHuge(unsafe.Pointer(unsafe.SliceData(conns)), uintptr(cap(conns))*unsafe.Sizeof(Conn{}))
 	s.conns = conns
-	p := new([]Conn)
-	*p = conns[:cap(conns)]
-	s.slab.Store(p)
+	publish(&s.slab, conns)
 }
 
 // Table is the connection table. All methods are safe for concurrent use.
