@@ -65,6 +65,10 @@ type ProtoResult struct {
 	Errors map[string]int
 	// Elapsed is the wall time of this protocol's phase.
 	Elapsed time.Duration
+	// SourcePorts is the set of client source ports the successful tries
+	// used. TCP ports recycle (the server closes first), so a director's
+	// connection table holds one entry per port, not one per try.
+	SourcePorts map[uint16]struct{}
 }
 
 // TrafficResult is what RunTraffic saw.
@@ -157,6 +161,10 @@ type worker struct {
 	nonVIP int
 }
 
+func newProtoResult() ProtoResult {
+	return ProtoResult{PerServer: map[string]int{}, Errors: map[string]int{}, SourcePorts: map[uint16]struct{}{}}
+}
+
 // take reserves the next try; false when all are handed out.
 func (w *worker) take() bool { return w.next.Add(1) <= w.total }
 
@@ -177,7 +185,7 @@ func runWorkers(fd, n, conc int, loop func(*worker) error) (ProtoResult, int, er
 	errs := make([]error, conc)
 	var wg sync.WaitGroup
 	for i := range ws {
-		w := &worker{next: &next, total: int64(n), res: ProtoResult{PerServer: map[string]int{}, Errors: map[string]int{}}}
+		w := &worker{next: &next, total: int64(n), res: newProtoResult()}
 		ws[i] = w
 		wg.Add(1)
 		go func() {
@@ -189,7 +197,7 @@ func runWorkers(fd, n, conc int, loop func(*worker) error) (ProtoResult, int, er
 		}()
 	}
 	wg.Wait()
-	total := ProtoResult{PerServer: map[string]int{}, Errors: map[string]int{}}
+	total := newProtoResult()
 	nonVIP := 0
 	for _, w := range ws {
 		total.OK += w.res.OK
@@ -199,6 +207,9 @@ func runWorkers(fd, n, conc int, loop func(*worker) error) (ProtoResult, int, er
 		}
 		for k, v := range w.res.Errors {
 			total.Errors[k] += v
+		}
+		for p := range w.res.SourcePorts {
+			total.SourcePorts[p] = struct{}{}
 		}
 		nonVIP += w.nonVIP
 	}
@@ -222,6 +233,7 @@ func (w *worker) tcpLoop(cfg TrafficConfig) error {
 			continue
 		}
 		name, err := httpExchange(c, br, req, deadline)
+		local := c.LocalAddr().(*net.TCPAddr).Port
 		c.Close()
 		if err != nil {
 			w.fail(err.Error())
@@ -229,6 +241,7 @@ func (w *worker) tcpLoop(cfg TrafficConfig) error {
 		}
 		w.res.OK++
 		w.res.PerServer[name]++
+		w.res.SourcePorts[uint16(local)] = struct{}{}
 	}
 	return nil
 }
@@ -342,6 +355,7 @@ func (w *worker) udpTry(pc *net.UDPConn, dst *net.UDPAddr, target netip.AddrPort
 	}
 	w.res.OK++
 	w.res.PerServer[name]++
+	w.res.SourcePorts[uint16(pc.LocalAddr().(*net.UDPAddr).Port)] = struct{}{}
 }
 
 // ErrKind maps an error to a short, address-free description so that the
