@@ -82,6 +82,36 @@ type Dataplane struct {
 	// layoutErrors those that failed (the queues stay unserved, and the
 	// classifier counts their frames as drop_no_socket, until one works).
 	relayouts, layoutErrors atomic.Uint64
+	// syncMu makes DrainSync the only consumer of the workers' sync
+	// queues at a time; syncNext, under it, is the worker it starts at.
+	syncMu   sync.Mutex
+	syncNext int
+}
+
+// SyncQueueLen is the number of sync records each worker's queue holds.
+// The sync sender drains the queues every few milliseconds, so 8192
+// records (384 KiB) absorb well over a million new connections per second
+// per worker; records beyond are lost and counted (sync_queue_full).
+const SyncQueueLen = 8192
+
+// DrainSync moves the sync records the workers queued into dst, worker by
+// worker, and returns how many it moved (connsync.Source). It never waits
+// for a worker; calls are serialised, so any goroutine may call it.
+func (d *Dataplane) DrainSync(dst []nat.SyncRecord) int {
+	d.syncMu.Lock()
+	defer d.syncMu.Unlock()
+	d.wmu.RLock()
+	defer d.wmu.RUnlock()
+	n, k := 0, len(d.workers)
+	// Start one worker further each call, so that a dst too small for
+	// all the queues does not favour the first workers.
+	for i := 0; i < k && n < len(dst); i++ {
+		n += d.workers[(d.syncNext+i)%k].syncq.Drain(dst[n:])
+	}
+	if k > 0 {
+		d.syncNext = (d.syncNext + 1) % k
+	}
+	return n
 }
 
 // queueKey names a receive queue of one side.
@@ -176,7 +206,7 @@ func (d *Dataplane) layout() error {
 			d.workers = append(d.workers, &worker{index: i,
 				wanIf: d.wan.Attrs().Index, lanIf: d.lan.Attrs().Index,
 				wanMAC: [6]byte(d.wan.Attrs().HardwareAddr), lanMAC: [6]byte(d.lan.Attrs().HardwareAddr),
-				eng: d.eng, neigh: d.neigh, ctl: d.ctl})
+				eng: d.eng, neigh: d.neigh, ctl: d.ctl, syncq: nat.NewSyncQueue(SyncQueueLen)})
 		}
 		w := d.workers[i]
 		w.cpu = wp.CPU

@@ -23,6 +23,8 @@ const (
 	CounterAnswers                                   // ARP and echo answers for owned VIPs sent back out
 	CounterBatchWAN                                  // receive batches (non-empty) taken from WAN
 	CounterBatchLAN                                  // receive batches (non-empty) taken from LAN
+	CounterSyncQueued                                // sync records queued for the sync sender
+	CounterSyncQueueFull                             // sync records lost: the worker's sync queue was full
 	NumCounters
 )
 
@@ -31,7 +33,7 @@ func CounterName(i int) string {
 	if i < int(nat.NumDrops) {
 		return nat.Drop(i).String()
 	}
-	return [...]string{"rx_wan", "rx_lan", "tx_wan", "tx_lan", "kick_errors", "control", "control_queue_full", "answers", "batches_wan", "batches_lan"}[i-int(nat.NumDrops)]
+	return [...]string{"rx_wan", "rx_lan", "tx_wan", "tx_lan", "kick_errors", "control", "control_queue_full", "answers", "batches_wan", "batches_lan", "sync_queued", "sync_queue_full"}[i-int(nat.NumDrops)]
 }
 
 // Counters is a snapshot of counters, summed over workers.
@@ -77,6 +79,10 @@ type worker struct {
 	eng            *nat.Engine
 	neigh          *Neighbours
 	ctl            *controlQueue
+	// syncq holds the sync records of the frames the worker forwarded
+	// while the engine has sync on; the sync sender drains it
+	// (Dataplane.DrainSync). It outlives re-layouts with the worker.
+	syncq *nat.SyncQueue
 
 	descs     [batchSize]xsk.Desc
 	hints     [batchSize]nat.Hint
@@ -274,6 +280,9 @@ func (w *worker) rewrite(frame []byte, view *linkView, srcMAC [6]byte, inbound b
 		return r.Drop
 	}
 	w.lastDest = r.Dest
+	if r.Sync != 0 {
+		w.queueSync(&r)
+	}
 	nh, mac, ok := view.resolve(r.NextHop)
 	if !ok {
 		if inbound || r.MAC == ([6]byte{}) {
@@ -289,6 +298,31 @@ func (w *worker) rewrite(frame []byte, view *linkView, srcMAC [6]byte, inbound b
 	eth.SetDestination(mac)
 	eth.SetSource(srcMAC)
 	return nat.DropNone
+}
+
+// queueSync puts the sync records a frame produced on the worker's sync
+// queue, counting the ones a full queue lost; it never waits. IPVS syncs
+// in ip_vs_in, before transmission, so a record is queued even if the
+// frame is then dropped for want of a neighbour. Out of line: only frames
+// that produce records reach it.
+//
+//go:noinline
+func (w *worker) queueSync(r *nat.Result) {
+	if r.Sync&nat.SyncNeedConn != 0 {
+		w.pushSync(r.SyncRecord)
+	}
+	if r.Sync&nat.SyncNeedTemplate != 0 {
+		w.pushSync(r.SyncRecord.Template())
+	}
+}
+
+// pushSync queues one record and counts it.
+func (w *worker) pushSync(rec nat.SyncRecord) {
+	if w.syncq.Push(rec) {
+		w.local[CounterSyncQueued]++
+	} else {
+		w.local[CounterSyncQueueFull]++
+	}
 }
 
 // publish adds the local counts to the published ones.

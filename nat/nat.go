@@ -86,6 +86,10 @@ type Engine struct {
 	// loaded once per input frame (SetSync).
 	sync atomic.Pointer[SyncPolicy]
 
+	// sloppyTCP lets a TCP segment other than a SYN start a connection
+	// (SetSloppyTCP).
+	sloppyTCP atomic.Bool
+
 	syncMu     sync.Mutex  // serialises SetSync and SetSyncPolicy
 	syncOn     bool        // under syncMu
 	syncPolicy *SyncPolicy // under syncMu; nil: DefaultSyncPolicy
@@ -300,7 +304,7 @@ func (e *Engine) Inbound(frame []byte, now int64) (res Result) {
 		s.mu.Unlock()
 		st := StateUDP
 		if proto == header.ProtocolTCP {
-			if flags&tcpFlagsMask != header.TCPFlagSyn {
+			if flags&tcpFlagsMask != header.TCPFlagSyn && !e.sloppyStart(flags) {
 				return Result{Drop: DropNoConnection}
 			}
 			st = nextTCPState(StateNone, dirInput, flags)
@@ -357,6 +361,30 @@ func (e *Engine) Inbound(frame []byte, now int64) (res Result) {
 	ip.DecrementTTLWithChecksumUpdate()
 	res.NextHop, res.Dest = real, dest+1
 	return res
+}
+
+// SetSloppyTCP turns IPVS's sloppy_tcp on or off: while on, a TCP segment
+// of no known connection starts one even when it is not a SYN (a RST never
+// does), so that a director that starts with an empty table, or a backup
+// that takes over a flow it was never told of, picks it up mid-stream. The
+// segment is scheduled like a SYN; an ACK makes the connection
+// ESTABLISHED, a FIN CLOSE, as IPVS's state table does. The risk is the
+// operator's: a scheduler that does not hash the client (anything but sh
+// and mh without persistence) may pick a real server that never saw the
+// connection, which answers with a RST; and any stray segment creates an
+// entry. Off by default, as in IPVS.
+func (e *Engine) SetSloppyTCP(on bool) { e.sloppyTCP.Store(on) }
+
+// SloppyTCP reports whether sloppy TCP is on (SetSloppyTCP).
+func (e *Engine) SloppyTCP() bool { return e.sloppyTCP.Load() }
+
+// sloppyStart reports whether a TCP segment with flags, not a plain SYN,
+// starts a connection: only with sloppy TCP on, and never a RST. Kept out
+// of line; it is reached only by segments of unknown connections.
+//
+//go:noinline
+func (e *Engine) sloppyStart(flags uint8) bool {
+	return flags&header.TCPFlagRst == 0 && e.sloppyTCP.Load()
 }
 
 // reschedules reports whether a UDP flow to the service whose server is

@@ -86,13 +86,15 @@ const (
 )
 
 // tcpStates is IPVS's TCP state transition table for LVS-NAT, indexed by
-// direction, flag class and current state.
+// direction, flag class and current state, as Linux has it since 3.10: an
+// input ACK with no connection yet (sNO, reached only with sloppy TCP)
+// makes it ESTABLISHED; before, it made it CLOSE.
 var tcpStates = [2][4][11]State{
 	dirInput: {
 		//            sNO  sES  sSS  sSR  sFW  sTW  sCL  sCW  sLA  sLI  sSA
 		flagSyn: {sSR, sES, sES, sSR, sSR, sSR, sSR, sSR, sSR, sSR, sSR},
 		flagFin: {sCL, sCW, sSS, sTW, sTW, sTW, sCL, sCW, sLA, sLI, sTW},
-		flagAck: {sCL, sES, sSS, sES, sFW, sTW, sCL, sCW, sCL, sLI, sES},
+		flagAck: {sES, sES, sSS, sES, sFW, sTW, sCL, sCW, sCL, sLI, sES},
 		flagRst: {sCL, sCL, sCL, sSR, sCL, sCL, sCL, sCL, sLA, sLI, sSR},
 	},
 	dirOutput: {

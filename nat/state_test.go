@@ -9,11 +9,13 @@ import (
 // net/netfilter/ipvs/ip_vs_proto_tcp.c prints it, rows syn, fin, ack, rst,
 // columns the current state in the order below. It is transcribed here as
 // text, apart from the table in state.go, so that a slip in either shows.
+// It is the table since Linux 3.10 ("ipvs: add sloppy TCP and SCTP"),
+// where INPUT ack from sNO gives sES.
 const ipvsTable = `
 INPUT
 syn sSR sES sES sSR sSR sSR sSR sSR sSR sSR sSR
 fin sCL sCW sSS sTW sTW sTW sCL sCW sLA sLI sTW
-ack sCL sES sSS sES sFW sTW sCL sCW sCL sLI sES
+ack sES sES sSS sES sFW sTW sCL sCW sCL sLI sES
 rst sCL sCL sCL sSR sCL sCL sCL sCL sLA sLI sSR
 OUTPUT
 syn sSS sES sSS sSR sSS sSS sSS sSS sSS sLI sSR
