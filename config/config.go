@@ -122,6 +122,44 @@ type Global struct {
 	VRRPSkipCheckAdvAddr bool
 	// VRRPLowerPrioNoAdvert is vrrp_lower_prio_no_advert.
 	VRRPLowerPrioNoAdvert bool
+	// SyncDaemon is lvs_sync_daemon (or the deprecated
+	// lvs_sync_daemon_interface of a vrrp_instance); nil when connection
+	// sync is not configured or cannot start (lvs_sync_daemon names no
+	// vrrp_instance, which keepalived takes as not starting it). Unlike
+	// the other settings, the first one given counts, as in keepalived.
+	SyncDaemon *SyncDaemon
+}
+
+// SyncDaemon is lvs_sync_daemon (global_defs) or the deprecated
+// lvs_sync_daemon_interface of a vrrp_instance: IPVS connection sync, the
+// kernel's sync daemon as keepalived drives it. While the named
+// vrrp_instance is MASTER this director sends its connections to the
+// group; in any other state it receives them from the master, so that a
+// backup taking over already knows the connections in flight.
+//
+//	lvs_sync_daemon INTERFACE [VRRP_INSTANCE | inst NAME] [id SYNCID]
+//	    [maxlen N] [port N] [ttl N] [group ADDR]
+type SyncDaemon struct {
+	Pos          Pos    // position of the keyword
+	Interface    string // interface the sync messages are sent and received on
+	InterfacePos Pos
+	// Instance is the vrrp_instance whose state drives the role: MASTER
+	// sends, otherwise receive. It is always defined by a vrrp_instance.
+	Instance    string
+	InstancePos Pos // position of the name; the enclosing instance's name for lvs_sync_daemon_interface
+	// SyncID is 0..255, the sync id carried by every message (a backup
+	// with a sync id other than 0 ignores messages with another one).
+	// When "id" is not given it is the instance's virtual_router_id,
+	// filled in after parsing, as keepalived does; for the deprecated
+	// lvs_sync_daemon_interface it is 0, as keepalived also does.
+	SyncID    int
+	SyncIDSet bool // "id" (or the old positional syncid) was given
+	// MaxLen is maxlen: the largest sync message payload in bytes,
+	// 1..65507; 0 when not set (derived from the interface's MTU).
+	MaxLen int
+	Port   uint16     // port, 1..65535; 0 when not set (8848)
+	TTL    int        // ttl, 1..255; 0 when not set (1)
+	Group  netip.Addr // group, an IPv4 multicast address; invalid (zero) when not set (224.0.0.81)
 }
 
 // GARP is the gratuitous ARP timing of a VRRP master, globally
@@ -159,6 +197,8 @@ type Command struct {
 //	    cpus 2-5,8
 //	    max_connections N
 //	    udp_reschedule on|off
+//	    sloppy_tcp [on|off]
+//	    sync_threshold THRESHOLD PERIOD
 //	}
 //
 // It may appear at most once.
@@ -184,7 +224,31 @@ type XVS struct {
 	// IPVS does. By default (false) such a flow is scheduled again at its
 	// next datagram.
 	UDPKeepDeadDest bool
-	Pos             Pos // position of the xvs keyword; zero when absent
+	// SloppyTCP is sloppy_tcp (alone, or with on, yes or true), as IPVS's
+	// net.ipv4.vs.sloppy_tcp: a TCP segment other than a SYN for a
+	// connection not in the table creates one, so that a director that
+	// starts with an empty table (after a restart, or taking over without
+	// connection sync) picks up flows mid-stream. Off by default: only a
+	// SYN starts a connection.
+	//
+	// The risk: a mid-flow segment is scheduled afresh and may land on a
+	// real server that never saw the connection, which answers with a
+	// RST, unless persistence or a hashing scheduler (sh, mh) sends it to
+	// the same one. It also lets any stray ACK create an entry, so scans
+	// that fill the connection table get cheaper.
+	SloppyTCP bool
+	// SyncThreshold and SyncPeriod are sync_threshold THRESHOLD PERIOD,
+	// as IPVS's net.ipv4.vs.sync_threshold: with connection sync
+	// (lvs_sync_daemon), a connection is sent to the backups when its
+	// count of incoming packets reaches THRESHOLD and then every PERIOD
+	// packets (PERIOD 0: only at THRESHOLD), besides TCP state changes.
+	// Both are 0..65535 (the kernel takes any int; larger values make
+	// little sense for a packet count), and THRESHOLD must be below
+	// PERIOD unless PERIOD is 0, as the kernel requires. When
+	// SyncThresholdSet is false both are 0 and IPVS's "3 50" applies.
+	SyncThreshold, SyncPeriod int
+	SyncThresholdSet          bool
+	Pos                       Pos // position of the xvs keyword; zero when absent
 }
 
 // VirtualServer is one virtual_server block: a virtual address and port
@@ -422,7 +486,9 @@ type IfaceRef struct {
 // Interfaces returns every interface the configuration names, where it
 // names it: for each VRRP instance its interface, the dev of its virtual
 // IPs and its track_interface lines, then the xvs block's wan_interface
-// and lan_interface. A name is listed at each place it appears.
+// and lan_interface, then the interface of lvs_sync_daemon (when it is
+// used: Global.SyncDaemon is not nil). A name is listed at each place it
+// appears.
 func (s *Spec) Interfaces() []IfaceRef {
 	var refs []IfaceRef
 	add := func(name string, pos Pos) {
@@ -441,6 +507,9 @@ func (s *Spec) Interfaces() []IfaceRef {
 	}
 	add(s.XVS.WANInterface, s.XVS.WANInterfacePos)
 	add(s.XVS.LANInterface, s.XVS.LANInterfacePos)
+	if sd := s.Global.SyncDaemon; sd != nil {
+		add(sd.Interface, sd.InterfacePos)
+	}
 	return refs
 }
 

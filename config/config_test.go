@@ -32,7 +32,8 @@ func TestStrings(t *testing.T) {
 }
 
 // TestStockLVSNAT checks that keepalived's own LVS-NAT example loads with
-// only "accepted but not acted on" warnings, and what it loads to.
+// only "accepted but not acted on" warnings and those about its
+// deprecated lvs_sync_daemon_interface, and what it loads to.
 func TestStockLVSNAT(t *testing.T) {
 	spec, err := ParseFile(filepath.Join("testdata", "lvs_nat.conf"))
 	if err != nil {
@@ -42,9 +43,19 @@ func TestStockLVSNAT(t *testing.T) {
 		t.Errorf("no warnings, want one per keyword xvs does not act on")
 	}
 	for _, w := range spec.Warnings {
-		if !w.Warning || !strings.HasSuffix(w.Msg, "is accepted but not acted on yet") {
+		if !w.Warning || !strings.HasSuffix(w.Msg, "is accepted but not acted on yet") &&
+			!strings.HasPrefix(w.Msg, "lvs_sync_daemon_interface in a vrrp_instance is deprecated") &&
+			!strings.HasPrefix(w.Msg, "lvs_sync_daemon is already set at") {
 			t.Errorf("unexpected diagnostic %v", w)
 		}
+	}
+	wantSync := &SyncDaemon{
+		Pos: Pos{filepath.Join("testdata", "lvs_nat.conf"), 30, 5}, Interface: "eth0",
+		InterfacePos: Pos{filepath.Join("testdata", "lvs_nat.conf"), 30, 31},
+		Instance:     "VI_1", InstancePos: Pos{filepath.Join("testdata", "lvs_nat.conf"), 27, 15},
+	}
+	if !reflect.DeepEqual(spec.Global.SyncDaemon, wantSync) {
+		t.Errorf("SyncDaemon\n got: %+v\nwant: %+v", spec.Global.SyncDaemon, wantSync)
 	}
 	if len(spec.VirtualServers) != 1 {
 		t.Fatalf("got %d virtual servers, want 1", len(spec.VirtualServers))

@@ -144,6 +144,7 @@ func FuzzParse(f *testing.F) {
 		"vrrp_instance V { virtual_router_id 1\n virtual_ipaddress { 198.18.0.1/24 dev eth0 label eth0:1 brd\n } }\n",
 		"$V=198.18.0.1\nvirtual_server_group g { $V-3 80 }\nvirtual_server group g { real_server 198.18.1.1 }\n",
 		"vrrp_sync_group G { group { V W } }\nvrrp_instance V { virtual_router_id 1 track_script { s } }\n",
+		"global_defs {\n lvs_sync_daemon eth1 V 5 group 239.0.0.1 port\n}\nvrrp_instance V {\n virtual_router_id 1\n lvs_sync_daemon_interface eth2\n}\nxvs {\n sloppy_tcp off\n sync_threshold 3 50\n}\n",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -219,6 +220,19 @@ func check(t *testing.T, spec *Spec, err error) {
 				}
 			}
 		}
+	}
+	if sd := spec.Global.SyncDaemon; sd != nil {
+		found := false
+		for _, vi := range spec.VRRPInstances {
+			found = found || vi.Name == sd.Instance
+		}
+		if !found || !validIfName(sd.Interface) || sd.SyncID < 0 || sd.SyncID > 255 || sd.MaxLen < 0 || sd.MaxLen > 65507 ||
+			sd.TTL < 0 || sd.TTL > 255 || (sd.Group.IsValid() && (!sd.Group.Is4() || !sd.Group.IsMulticast())) {
+			t.Fatalf("bad sync daemon %+v", sd)
+		}
+	}
+	if x := spec.XVS; x.SyncThreshold < 0 || x.SyncPeriod < 0 || (x.SyncPeriod != 0 && x.SyncThreshold >= x.SyncPeriod) {
+		t.Fatalf("bad sync_threshold %d %d", x.SyncThreshold, x.SyncPeriod)
 	}
 	for _, vi := range spec.VRRPInstances {
 		if vi.Name == "" || vi.VirtualRouterID < 1 || vi.VirtualRouterID > 255 || vi.Priority < 1 || vi.Priority > 255 {

@@ -40,6 +40,7 @@ func TestGolden(t *testing.T) {
 		{desc: "checkers of every kind and what they inherit", file: "checkers.conf"},
 		{desc: "virtual_server_group expanded into virtual servers", file: "groups.conf"},
 		{desc: "definitions and configuration id lines", file: "language.conf"},
+		{desc: "connection sync between two directors, sloppy TCP and the sync rate", file: "sync.conf"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.file, func(t *testing.T) {

@@ -41,6 +41,12 @@ type interp struct {
 	syncSeen    map[string]Pos      // vrrp_sync_group names
 	vrrpExtra   []vrrpExtra         // for each of spec.VRRPInstances
 	syncMembers [][]syncMember      // for each of spec.VRRPSyncGroups
+	// syncdAt is the position of the first lvs_sync_daemon or
+	// lvs_sync_daemon_interface, valid or not; zero when there is none.
+	syncdAt Pos
+	// syncd is what it set, resolved by finishSyncDaemon; nil when it is
+	// invalid or names no instance.
+	syncd *syncdDraft
 }
 
 // top interprets the top-level statements.
@@ -79,6 +85,7 @@ func (in *interp) top(list []*stmt) {
 func (in *interp) finish() {
 	in.finishVirtualServers()
 	in.finishVRRP()
+	in.finishSyncDaemon()
 }
 
 // other handles a keyword the current block does not act on.
@@ -332,6 +339,8 @@ func (in *interp) globalDefs(st *stmt) {
 			}
 		case "lvs_timeouts":
 			in.lvsTimeouts(s)
+		case "lvs_sync_daemon":
+			in.lvsSyncDaemon(s)
 		case "vrrp_version":
 			if n, ok := in.number(s, "vrrp_version", 2, 3, "vrrp_version 3"); ok {
 				g.VRRPVersion = n
@@ -466,6 +475,12 @@ func (in *interp) xvs(st *stmt) {
 			default:
 				in.p.errorf(t.pos, "udp_reschedule %q is not one of on, off", t.text)
 			}
+		case "sloppy_tcp":
+			if v, ok := in.flag(s); ok {
+				x.SloppyTCP = v
+			}
+		case "sync_threshold":
+			in.syncThreshold(s, x)
 		default:
 			in.other(s, nil)
 		}

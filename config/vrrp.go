@@ -106,6 +106,8 @@ func (in *interp) vrrpInstance(st *stmt) {
 			if vi.SkipCheckAdvAddr, ok = in.flag(s); ok {
 				extra.scaaSet = true
 			}
+		case "lvs_sync_daemon_interface":
+			ok = in.vrrpSyncDaemonInterface(s, st)
 		case "virtual_ipaddress":
 			in.noArgs(s)
 			if !in.needBlock(s, `"virtual_ipaddress { 198.18.0.100/24 dev eth0 }"`) {
