@@ -22,13 +22,24 @@
 // accepts exactly what the encoder produces, so whatever decodes re-encodes
 // to the same bytes.
 //
-// It is not for the transport (sockets, multicast groups, the per-thread
-// port offsets), for timing (the kernel flushes a partly filled message
-// after two seconds), for choosing which connections to send, for the
-// syncid filter (the caller compares Message.SyncID with its own), or for
-// interpreting what an entry means (whether its protocol and state are
-// known, which flags a backup keeps): that is the job of whoever applies
-// entries to a connection table. It neither encodes nor decodes the
-// obsolete version 0 format; Decode recognises it and returns ErrVersion0.
-// Nothing in it starts goroutines, logs, or allocates on its fast paths.
+// The Daemon is the transport, IPVS's sync daemon: as master it drains the
+// records the dataplane's workers queued (a Source), converts them
+// (EntryFromRecord), packs them into messages with a Builder and multicasts
+// them on one interface, sending a partly filled message once its oldest
+// record is Config.Flush old (DefaultFlush, 250 ms; the kernel waits two
+// seconds); as backup it receives the messages on that interface, drops
+// those of a foreign syncid, decodes them and installs their entries
+// (RecordFromEntry) in a Sink (nat.Engine), counting every drop by reason
+// (DropReasons). It owns its socket and the one goroutine of its role;
+// SetRole switches roles, as VRRP decides.
+//
+// The wire format (AppendMessage, Builder, Decode, ParseHeader, the
+// conversions) starts no goroutine, logs nothing and allocates nothing on
+// its fast paths; the Daemon's per-record paths allocate nothing either.
+// The package is not for choosing which connections to send (nat's
+// SyncPolicy), for interpreting what an entry means (whether its protocol
+// and state are known, which flags a backup keeps: nat's InstallSynced),
+// for IPv6 multicast, or for the kernel's several sync threads (one Daemon
+// is one thread, on one port). It neither encodes nor decodes the obsolete
+// version 0 format; Decode recognises it and returns ErrVersion0.
 package connsync

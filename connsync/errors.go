@@ -88,6 +88,8 @@ var reasons = [...]struct {
 	{ErrTooManyEntries, "too_many_entries"},
 	{ErrMessageTooLong, "message_too_long"},
 	{ErrFull, "full"},
+	{ErrIPv6Entry, "ipv6"},
+	{ErrFwMarkEntry, "fwmark"},
 }
 
 // Reason returns a short label for the sentinel err wraps, for use as a
@@ -95,8 +97,9 @@ var reasons = [...]struct {
 // "count", "entry_overrun", "entry_version", "entry_type", "entry_size",
 // "bad_option", "unknown_option", "duplicate_option", "non_canonical", and
 // for the encoder's errors "invalid_entry", "too_many_entries",
-// "message_too_long", "full". It returns "" for nil and "other" for an
-// error that wraps none of them.
+// "message_too_long", "full", and for RecordFromEntry's "ipv6" and
+// "fwmark". It returns "" for nil and "other" for an error that wraps none
+// of them.
 func Reason(err error) string {
 	if err == nil {
 		return ""

@@ -16,9 +16,9 @@ import (
 // checked by Engine.Inbound when Engine.SetSync is on) and defines the
 // record (SyncRecord) that the dataplane's workers put on their SyncQueue.
 // Table.InstallSynced (syncinstall.go) applies a record on a backup.
-// Encoding records as datagrams is package connsync's job; nat does not
-// import it, and connsync imports nothing of nat. The caller converts,
-// field for field, as SyncRecord documents.
+// Encoding records as datagrams and sending them is package connsync's
+// job (connsync.EntryFromRecord, RecordFromEntry, Daemon); nat does not
+// import it.
 
 // IPVS connection flags (IP_VS_CONN_F_* in include/uapi/linux/ip_vs.h) that
 // a SyncRecord's Flags carry. They have the values of connsync's Flag*
