@@ -144,9 +144,13 @@ func (t *Table) countSynced(c *Conn) {
 // real address and port, and its counts found in the table's registry
 // (Dests). A record whose server is not among svcs is installed unbound,
 // as IPVS does: forwarded, counted nowhere, Result.Dest 0; a later record
-// for it binds it once the server is there. Synced connections are not
-// controlled by a template (IPVS's backup links none): they neither keep
-// a template alive nor release one.
+// for it binds it once the server is there. A synced connection of a
+// service with persistence (looked up in svcs) is counted against its
+// client's template, made from the connection until the template's own
+// record comes, as a connection scheduled here would be (IPVS's backup
+// links none): the template lives while the connection does, and once
+// this director is master the connection's frames sync the template on,
+// so a director that joins later learns the client's real server too.
 //
 // A template record (SyncFlagTemplate) installs or updates the
 // persistence template of its client (address already masked), VIP, port
@@ -161,7 +165,8 @@ func (t *Table) countSynced(c *Conn) {
 // evicted. Protocols other than TCP and UDP and states the protocol does
 // not have are refused with ErrSyncRecord. Fields a kernel backup ignores
 // are ignored: flags outside IP_VS_CONN_F_BACKUP_MASK and the forwarding
-// method (nat's is NAT), and Persist and PersistBits. Packet and byte
+// method (nat's is NAT), and the record's Persist and PersistBits (the
+// service's own are used). Packet and byte
 // counts are left alone (IPVS sets in_pkts to sync_threshold; nat's
 // counters are statistics, and SyncPolicy counts from them, so a backup
 // that takes over syncs the connection at its third frame through it).
@@ -194,6 +199,11 @@ func (t *Table) InstallSynced(rec SyncRecord, svcs *Services, now int64) error {
 		Proto: rec.Proto, State: st, Dest: dest,
 		Expires: now + timeout,
 		active:  active, synced: true, syncState: st,
+	}
+	if svcs != nil {
+		if svc := svcs.Lookup(rec.VIP, rec.VPort, rec.Proto); svc != nil && svc.Persistence > 0 {
+			c.Persist, c.PersistBits = svc.Persistence, svc.PersistBits
+		}
 	}
 	fk, rk := keyOf(&c, dirInput), keyOf(&c, dirOutput)
 	s := t.shardFor(rec.Client, rec.CPort, rec.Proto)
@@ -228,6 +238,9 @@ func (t *Table) InstallSynced(rec SyncRecord, svcs *Services, now int64) error {
 		t.sync.refused.Add(1)
 		return fmt.Errorf("%w: installing %v:%d", ErrTableFull, rec.Client, rec.CPort)
 	}
+	if c.Persist != 0 {
+		t.bindSynced(&s.conns[idx], now)
+	}
 	// insertAt counted it with Add, which also counts a scheduled
 	// connection in Conns: take that back.
 	if cnt := t.counts(&s.conns[idx]); cnt != nil {
@@ -238,6 +251,31 @@ func (t *Table) InstallSynced(rec SyncRecord, svcs *Services, now int64) error {
 		t.sync.unbound.Add(1)
 	}
 	return nil
+}
+
+// bindSynced counts a synced connection of a persistent service against
+// its client's template, making the template from the connection if the
+// template's own record has not come yet (the master sends it after the
+// connection's), as a connection scheduled here is counted: the template
+// then lives while the connection does, and when this director becomes
+// master the connection's frames sync the template on to the next backup.
+// With the template table full, the connection is left without a
+// template. Called under the connection's shard lock.
+func (t *Table) bindSynced(c *Conn, now int64) {
+	k := tmplKey{client: mask(c.Client, c.PersistBits), vip: c.VIP, vport: c.VPort, proto: c.Proto}
+	ts := t.tmplShardFor(&k)
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	tp, found := ts.m[k]
+	if !found {
+		if len(ts.m) >= t.perShard {
+			c.Persist, c.PersistBits = 0, 0
+			return
+		}
+		tp = tmpl{real: c.Real, rport: c.RPort, dest: c.Dest, expires: now + int64(c.Persist)}
+	}
+	tp.conns++
+	ts.m[k] = tp
 }
 
 // updateSynced applies a record to the connection c the table already has

@@ -598,3 +598,51 @@ func TestSyncedCountsAgainstTable(t *testing.T) {
 	check(-1)
 	t.Logf("%+v, %d evicted", tb.SyncStats(), tb.Evicted())
 }
+
+// TestInstallSyncedPersistent: a synced connection of a persistent service
+// is counted against its client's template (made from the connection until
+// the template's record comes), keeps it alive while it lives, and once
+// this director is master its frames sync the template on.
+func TestInstallSyncedPersistent(t *testing.T) {
+	e := NewEngine(NewTable(1<<16, DefaultTimeouts))
+	svc := &Service{VIP: vip, Port: 80, Proto: header.ProtocolTCP, Persistence: 60 * time.Second, PersistBits: 24,
+		Reals: []Real{{Addr: rs[0], Port: 8080, Weight: 1}, {Addr: rs[1], Port: 8080, Weight: 1}}}
+	sched, err := scheduler.New("rr", []scheduler.Server{{Weight: 1}, {Weight: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc.Sched = sched
+	e.SetServices([]*Service{svc})
+	if err := e.InstallSynced(syncedTCP(42000, rs[1]), 0); err != nil {
+		t.Fatal(err)
+	}
+	c := onlyConn(t, e.Table())
+	if c.Persist != svc.Persistence || c.PersistBits != 24 || e.Table().Templates() != 1 {
+		t.Fatalf("synced connection Persist %v bits %d, %d templates; want the service's and 1", c.Persist, c.PersistBits, e.Table().Templates())
+	}
+	// The template holds while the connection lives, past its own time.
+	if n := e.Table().expireTemplates(int64(2 * time.Minute)); n != 0 {
+		t.Fatalf("%d templates expired under a live connection", n)
+	}
+	// A new connection of the client (another address in its /24) goes
+	// to the template's server, not to the scheduler's first pick.
+	other := client
+	other[3]++
+	r := e.Inbound(pkt{src: other, dst: vip, sport: 42001, dport: 80, syn: true}.build(t), 0)
+	if r.Drop != DropNone || r.NextHop != rs[1] {
+		t.Fatalf("new connection of the client: drop %v to %v, want %v", r.Drop, r.NextHop, rs[1])
+	}
+	// As master, a frame of the synced connection syncs its template.
+	e.SetSync(true)
+	if err := e.SetSyncPolicy(SyncPolicy{Threshold: 3, Period: 50}); err != nil {
+		t.Fatal(err)
+	}
+	r = e.Inbound(pkt{src: client, dst: vip, sport: 42000, dport: 80, ack: true}.build(t), 0)
+	if r.Drop != DropNone || r.Sync&SyncNeedTemplate == 0 {
+		t.Fatalf("frame of the synced connection: drop %v, sync %v; want a template record", r.Drop, r.Sync)
+	}
+	tr := r.SyncRecord.Template()
+	if tr.Client != ([4]byte{198, 18, 0, 0}) || tr.Real != rs[1] || tr.Timeout != 60 {
+		t.Fatalf("template record %+v", tr)
+	}
+}
