@@ -8,7 +8,7 @@ PKGS    := ./...
 # Every package runs its tests under the race detector.
 RACE_PKGS := ./...
 
-.PHONY: all build test demo bench gobench generate lint fuzz deps clean
+.PHONY: all build test demo bench gobench syncbench generate lint fuzz deps clean
 
 all: build
 
@@ -42,6 +42,13 @@ bench: deps build
 # Only the Go benchmarks of the fast path (allocations reported).
 gobench:
 	$(GO) test -run '^$$' -bench . -benchmem ./nat/ ./dataplane/ ./internal/header/ ./scheduler/
+
+# Connection sync (as root): master-to-backup throughput over a veth at
+# rising offered rates (installed/s, catch-up time, records lost), and the
+# fast path's cost of sync records, sync off and on in one run.
+syncbench:
+	$(GO) test -run '^$$' -bench SyncThroughput -benchtime 1x ./connsync/
+	$(GO) test -run '^$$' -bench RewriteSync -benchmem -count 5 ./dataplane/
 
 # Rebuild the XDP program's bpf2go output (needs clang, llvm, libbpf-dev).
 generate:

@@ -22,10 +22,12 @@ import (
 
 	"github.com/vishvananda/netlink"
 	"github.com/xvs-project/xvs/config"
+	"github.com/xvs-project/xvs/connsync"
 	"github.com/xvs-project/xvs/dataplane"
 	"github.com/xvs-project/xvs/internal/header"
 	"github.com/xvs-project/xvs/nat"
 	"github.com/xvs-project/xvs/scheduler"
+	"github.com/xvs-project/xvs/vrrp"
 	"go.uber.org/zap"
 )
 
@@ -52,6 +54,14 @@ type Plan struct {
 	// Notes are things worth telling the operator, e.g. a scheduler that is
 	// not implemented yet and what is used instead.
 	Notes []string
+	// Sync is the connection sync (lvs_sync_daemon); nil without it.
+	Sync *SyncPlan
+	// SyncPolicy is when connections are synced (xvs { sync_threshold }),
+	// IPVS's default 3 50 unless set.
+	SyncPolicy nat.SyncPolicy
+	// SloppyTCP is xvs { sloppy_tcp }: TCP segments other than SYNs may
+	// start connections (nat.Engine.SetSloppyTCP).
+	SloppyTCP bool
 }
 
 // NewPlan resolves a Spec against the machine's interfaces.
@@ -161,6 +171,9 @@ func newPlan(spec *config.Spec, prev *Plan) (*Plan, error) {
 			return nil, err
 		}
 		p.LAN = lan
+	}
+	if err := syncPlan(spec, p); err != nil {
+		return nil, err
 	}
 	return p, nil
 }
@@ -274,6 +287,7 @@ type Director struct {
 	Dataplane *dataplane.Dataplane
 	log       *zap.Logger
 	vrrp      *vrrpRunner // nil without vrrp_instances
+	sync      *connSync   // nil without lvs_sync_daemon
 	health    *Health     // health checks; hands setServices the pools (health.go)
 
 	// mu guards the services offered (wanted) and the VIPs owned through
@@ -296,6 +310,10 @@ type Director struct {
 // since the kernel would keep answering for it after xvs stopped.
 func Start(p *Plan, log *zap.Logger) (*Director, error) {
 	eng := nat.NewEngine(nat.NewTable(p.MaxConns, p.Timeouts))
+	eng.SetSloppyTCP(p.SloppyTCP)
+	if err := eng.SetSyncPolicy(p.SyncPolicy); err != nil {
+		return nil, err
+	}
 	dp, err := dataplane.New(dataplane.Config{WAN: p.WAN, LAN: p.LAN, Queues: p.Queues, CPUs: p.CPUs, Log: log}, eng)
 	if err != nil {
 		return nil, err
@@ -311,6 +329,17 @@ func Start(p *Plan, log *zap.Logger) (*Director, error) {
 		}
 		d.vrrp.onOwned = d.setOwned
 		d.removeKernelVIPs()
+		if p.Sync != nil {
+			if d.sync, err = newConnSync(p, eng, dp, log); err != nil {
+				dp.Close()
+				return nil, err
+			}
+			d.vrrp.onState = func(inst string, to vrrp.State) {
+				if inst == p.Sync.Instance {
+					d.sync.vrrpState(to)
+				}
+			}
+		}
 	}
 	if err := d.offer(p); err != nil { // through the health checks (health.go)
 		dp.Close()
@@ -441,6 +470,9 @@ func (d *Director) reload(spec *config.Spec) error {
 	case p.Timeouts != d.Plan.Timeouts:
 		return fmt.Errorf("lvs_timeouts change: that needs a restart")
 	}
+	if !sameSync(p.Sync, d.Plan.Sync) {
+		return fmt.Errorf("lvs_sync_daemon changes: that needs a restart")
+	}
 	if vrrpSignature(spec) != vrrpSignature(d.Plan.Spec) {
 		return fmt.Errorf("the VRRP configuration (vrrp_instance, vrrp_script, vrrp_sync_group or global vrrp settings) changes: that needs a restart")
 	}
@@ -450,7 +482,21 @@ func (d *Director) reload(spec *config.Spec) error {
 		d.Plan = prev
 		return err
 	}
+	// Validated by newPlan, so it cannot fail here.
+	_ = d.Engine.SetSyncPolicy(p.SyncPolicy)
+	d.Engine.SetSloppyTCP(p.SloppyTCP)
+	if d.sync != nil {
+		d.sync.setServices(p.Services)
+	}
 	return nil
+}
+
+// sameSync reports whether two sync plans are the same.
+func sameSync(a, b *SyncPlan) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return *a == *b
 }
 
 // Run forwards until ctx is done, then stops VRRP (a MASTER sends
@@ -464,6 +510,17 @@ func (d *Director) Run(ctx context.Context) error {
 	go d.estimate(ectx) // rate estimators (stats.go)
 	if d.vrrp == nil {
 		return d.Dataplane.Run(ctx)
+	}
+	if d.sync != nil {
+		// Receive from the start, as keepalived starts IPVS's backup
+		// daemon; VRRP moves the role from there. Stopped after VRRP.
+		syncStop := make(chan struct{})
+		go d.sync.run(syncStop)
+		d.sync.post(connsync.RoleBackup)
+		defer func() {
+			close(syncStop)
+			<-d.sync.done
+		}()
 	}
 	vctx, vstop := context.WithCancel(context.Background())
 	defer vstop()

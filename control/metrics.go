@@ -13,8 +13,9 @@ import (
 // collector exposes the director's counters to Prometheus, read when
 // scraped: the fast path only adds to per-worker counters.
 type collector struct {
-	svc *serviceMetrics // per service and real server (metrics_services.go)
-	d   *Director
+	svc  *serviceMetrics // per service and real server (metrics_services.go)
+	sync *syncMetrics    // connection sync (metrics_sync.go)
+	d    *Director
 
 	frames    *prometheus.Desc
 	dropped   *prometheus.Desc
@@ -134,6 +135,14 @@ type collector struct {
 //     it has counted towards its retry; check is "INDEX KIND", e.g.
 //     "0 HTTP_GET".
 //
+// Connection sync, only with lvs_sync_daemon: see syncMetrics
+// (metrics_sync.go): xvs_sync_role{role}, xvs_sync_records_queued_total,
+// xvs_sync_records_lost_total, xvs_sync_messages_total{direction},
+// xvs_sync_entries_total{direction}, xvs_sync_bytes_total{direction},
+// xvs_sync_send_errors_total, xvs_sync_dropped_total{reason},
+// xvs_sync_installed_total{result}, xvs_sync_lag_seconds,
+// xvs_sync_last_received_timestamp_seconds.
+//
 // `xvs run` registers next to it xvs_config_reloads_total{result}
 // (applied or refused), xvs_config_last_reload_successful, and client_golang's
 // Go runtime (go_*) and process (process_*) collectors.
@@ -142,6 +151,7 @@ func NewCollector(d *Director) prometheus.Collector {
 	inst := []string{"vrrp_instance"}
 	return &collector{
 		svc:       newServiceMetrics(d),
+		sync:      newSyncMetrics(),
 		d:         d,
 		frames:    prometheus.NewDesc("xvs_frames_received_total", "Frames received from the AF_XDP sockets, by interface side.", []string{"side"}, nil),
 		forwarded: prometheus.NewDesc("xvs_frames_forwarded_total", "Frames rewritten and queued for transmission.", nil, nil),
@@ -178,6 +188,7 @@ func NewCollector(d *Director) prometheus.Collector {
 
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	c.svc.describe(ch)
+	c.sync.describe(ch)
 	for _, d := range []*prometheus.Desc{
 		c.frames, c.forwarded, c.dropped, c.kickErrs, c.xdp, c.xskDrops,
 		c.qFrames, c.qBatches, c.qInfo, c.wForwarded, c.wCPU, c.ifChannels, c.ifInfo, c.relayouts, c.layoutErrs,
@@ -229,6 +240,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	counter(c.refused, cnt[nat.DropTableFull])
 	gauge(c.templates, float64(t.Templates()))
 
+	c.sync.collect(counter, gauge, c.d, cnt)
 	if st := c.d.VRRP(); st != nil {
 		sent, received, drops := c.d.VRRPCounters()
 		c.collectVRRP(ch, st, sent, received, drops)

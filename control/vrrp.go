@@ -79,6 +79,9 @@ type vrrpRunner struct {
 	// onOwned is called from the runner's goroutine with the VIPs owned
 	// after every change.
 	onOwned func([]dataplane.Owned)
+	// onState, if set, is called from the runner's goroutine after an
+	// instance changed state; it must not block.
+	onState func(instance string, to vrrp.State)
 	scripts []*vrrpScript
 	notify  chan struct{} // bounds notify scripts running at once
 	garpBuf []byte
@@ -611,6 +614,9 @@ func (r *vrrpRunner) transition(inst *vrrpInstance, from, to vrrp.State, now tim
 	r.mu.Unlock()
 	r.log.Info("VRRP state changed", zap.String("instance", inst.spec.Name), zap.String("from", from.String()),
 		zap.String("to", to.String()), zap.Int("priority", int(inst.m.Priority())))
+	if r.onState != nil {
+		r.onState(inst.spec.Name, to)
+	}
 	state := ""
 	var one *healthcheck.Script
 	switch to {

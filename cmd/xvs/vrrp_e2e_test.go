@@ -33,15 +33,19 @@ type pairConf struct {
 	advert    string // advert_int as written
 	version   int
 	nopreempt bool
+	// global is added to global_defs, inst to each vrrp_instance and vs
+	// to each virtual_server; lines adds a TCP service on LinePort.
+	global, inst, vs string
+	lines            bool
 }
 
 func (c pairConf) write(t *testing.T, dir string) string {
 	t.Helper()
-	extra := ""
+	extra := c.inst
 	if c.nopreempt {
-		extra = "    nopreempt\n"
+		extra += "    nopreempt\n"
 	}
-	src := "global_defs {\n    router_id lab\n}\n" +
+	src := "global_defs {\n    router_id lab\n" + c.global + "}\n" +
 		"vrrp_sync_group LB {\n    group {\n        VI_WAN\n        VI_LAN\n    }\n}\n"
 	for _, in := range []struct {
 		name, ifName string
@@ -52,11 +56,16 @@ func (c pairConf) write(t *testing.T, dir string) string {
 			"    advert_int %s\n    version %d\n%s    virtual_ipaddress {\n        %s\n    }\n}\n",
 			in.name, c.state, in.ifName, in.vrid, c.priority, c.advert, c.version, extra, in.vip)
 	}
-	for _, svc := range []struct {
+	type svc struct {
 		port  int
 		proto string
-	}{{80, "TCP"}, {53, "UDP"}} {
-		src += fmt.Sprintf("virtual_server 198.18.0.100 %d {\n    lb_algo rr\n    lb_kind NAT\n    protocol %s\n", svc.port, svc.proto)
+	}
+	svcs := []svc{{80, "TCP"}, {53, "UDP"}}
+	if c.lines {
+		svcs = append(svcs, svc{linePort, "TCP"})
+	}
+	for _, svc := range svcs {
+		src += fmt.Sprintf("virtual_server 198.18.0.100 %d {\n    lb_algo rr\n    lb_kind NAT\n    protocol %s\n%s", svc.port, svc.proto, c.vs)
 		for o := 11; o <= 13; o++ {
 			src += fmt.Sprintf("    real_server 198.18.1.%d %d {\n        weight 1\n    }\n", o, svc.port)
 		}
