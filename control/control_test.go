@@ -50,6 +50,7 @@ func TestNewPlanFindsInterfaces(t *testing.T) {
 		wan, lan  string
 		err       string
 		notes     int
+		check     func(*testing.T, *Plan)
 	}{
 		{desc: "VIP held by wan0", src: vsBlock, wan: "wan0", lan: "lan0"},
 		{desc: "VIP in a vrrp_instance", src: `
@@ -66,6 +67,24 @@ virtual_server 198.18.0.200 80 {
     real_server 198.18.1.11 80 { weight 1 }
 }`, wan: "wan0", lan: "lan0"},
 		{desc: "xvs block overrides", src: vsBlock + "xvs {\n wan_interface lan0\n lan_interface wan0\n queues 1\n}\n", wan: "lan0", lan: "wan0"},
+		{desc: "lvs_sync_daemon", src: syncConf("lan0", "id 9 port 8849") + "xvs {\n sloppy_tcp\n sync_threshold 2 20\n}\n", wan: "wan0", lan: "lan0",
+			check: func(t *testing.T, p *Plan) {
+				if p.Sync == nil || p.Sync.Instance != "VI_1" || p.Sync.Config.Interface != "lan0" ||
+					p.Sync.Config.SyncID != 9 || p.Sync.Config.Port != 8849 {
+					t.Fatalf("sync plan %+v", p.Sync)
+				}
+				if !p.SloppyTCP || p.SyncPolicy.Threshold != 2 || p.SyncPolicy.Period != 20 {
+					t.Fatalf("sloppy %v, policy %+v", p.SloppyTCP, p.SyncPolicy)
+				}
+			}},
+		{desc: "lvs_sync_daemon defaults", src: syncConf("lan0", ""), wan: "wan0", lan: "lan0",
+			check: func(t *testing.T, p *Plan) {
+				if p.Sync == nil || p.Sync.Config.SyncID != 51 || p.SloppyTCP || p.SyncPolicy.Threshold != 3 || p.SyncPolicy.Period != 50 {
+					t.Fatalf("sync plan %+v, sloppy %v, policy %+v", p.Sync, p.SloppyTCP, p.SyncPolicy)
+				}
+			}},
+		{desc: "lvs_sync_daemon on a missing interface", src: syncConf("sync9", ""),
+			err: `test.conf:2:18: lvs_sync_daemon interface "sync9" does not exist on this machine`},
 		{desc: "VIP nowhere", src: `
 virtual_server 198.18.0.201 80 {
     lb_algo rr
@@ -106,6 +125,9 @@ virtual_server 198.18.0.100 80 {
 			if len(p.Notes) != tc.notes {
 				t.Fatalf("notes %q, want %d", p.Notes, tc.notes)
 			}
+			if tc.check != nil {
+				tc.check(t, p)
+			}
 		})
 	}
 }
@@ -115,4 +137,19 @@ func TestNewPlanNeedsAService(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "no virtual_server") {
 		t.Fatalf("error %v", err)
 	}
+}
+
+// syncConf is a configuration with lvs_sync_daemon on ifName following
+// VI_1 (VRID 51), with the options opts.
+func syncConf(ifName, opts string) string {
+	return "global_defs {\n lvs_sync_daemon " + ifName + " VI_1 " + opts + "\n}\n" + `
+vrrp_instance VI_1 {
+    state MASTER
+    interface wan0
+    virtual_router_id 51
+    virtual_ipaddress {
+        198.18.0.100/32
+    }
+}
+` + vsBlock
 }

@@ -48,7 +48,7 @@ func syncPlan(spec *config.Spec, p *Plan) error {
 		return nil
 	}
 	if _, err := net.InterfaceByName(sd.Interface); err != nil {
-		return fmt.Errorf("%s: lvs_sync_daemon interface %q: %w", sd.InterfacePos, sd.Interface, err)
+		return fmt.Errorf("%s: lvs_sync_daemon interface %q does not exist on this machine: %w", sd.InterfacePos, sd.Interface, err)
 	}
 	p.Sync = &SyncPlan{Instance: sd.Instance, Config: connsync.Config{
 		Interface: sd.Interface, SyncID: uint8(sd.SyncID), Group: sd.Group,

@@ -276,6 +276,13 @@ DESCRIPTION
     instance is MASTER the XDP program answers ARP and ICMP echo for them,
     and when xvs stops or dies nothing answers any more.
 
+    With lvs_sync_daemon IF INSTANCE in global_defs, the director that is
+    MASTER for INSTANCE multicasts its connections and persistence
+    templates in IPVS's sync protocol (224.0.0.81:8848 by default) and the
+    others install them, so a failover keeps established connections; xvs
+    list -c on a backup shows them. xvs { sloppy_tcp } lets TCP segments
+    other than SYNs start connections (off by default).
+
     Flags may be written with one dash or two (-f, --metrics).
 
 COMMANDS
@@ -298,9 +305,9 @@ SIGNALS
         Reload: the file is parsed again and applied as a difference;
         established connections keep their real servers. A file with errors,
         or one that changes what needs a restart (interfaces, queues,
-        max_connections, lvs_timeouts, anything VRRP), is refused with its
-        reasons in the log and the running configuration stays. xvs reload
-        does the same and reports the result.
+        max_connections, lvs_timeouts, lvs_sync_daemon, anything VRRP), is
+        refused with its reasons in the log and the running configuration
+        stays. xvs reload does the same and reports the result.
     SIGTERM, SIGINT
         Clean stop: every MASTER vrrp_instance sends an advert with priority
         0, so a BACKUP takes over at once (after its Skew_Time), and lets its
