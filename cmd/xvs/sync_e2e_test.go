@@ -383,17 +383,26 @@ func setLinks(t *testing.T, ns string, up bool) {
 // 50 packets): still every one. With persistence_timeout, new connections
 // from each client address after each failover go to the real server its
 // template names.
+//
+// The third case has no lvs_sync_daemon but sloppy_tcp and the sh
+// scheduler: the new MASTER has no entries, picks the TCP connections up
+// mid-stream and sends every flow to the server the hash gives, the one
+// the old MASTER gave it.
 func TestSyncFailover(t *testing.T) {
-	for _, persist := range []bool{false, true} {
-		name := "no persistence"
-		if persist {
-			name = "persistence_timeout"
-		}
-		t.Run(name, func(t *testing.T) { testSyncFailover(t, persist) })
+	for _, tc := range []struct {
+		name           string
+		persist, sync  bool
+		algo, xvsBlock string
+	}{
+		{name: "no persistence", sync: true},
+		{name: "persistence_timeout", sync: true, persist: true},
+		{name: "sloppy_tcp without sync", algo: "sh", xvsBlock: "xvs {\n    sloppy_tcp\n}\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testSyncFailover(t, tc.persist, tc.sync, tc.algo, tc.xvsBlock) })
 	}
 }
 
-func testSyncFailover(t *testing.T, persist bool) {
+func testSyncFailover(t *testing.T, persist, sync bool, algo, xvsBlock string) {
 	l := upPairLab(t)
 	serveLines(t, l)
 	var clients []netip.Addr
@@ -423,10 +432,14 @@ func testSyncFailover(t *testing.T, persist bool) {
 		}
 	}
 	const preemptDelay = 8 * time.Second
+	global := ""
+	if sync {
+		global = "    lvs_sync_daemon lan0 VI_LAN id 7\n"
+	}
 	conf := func(state string, prio int) pairConf {
 		return pairConf{state: state, priority: prio, advert: "0.1", version: 3, lines: true, vs: vs,
-			global: "    lvs_sync_daemon lan0 VI_LAN id 7\n",
-			inst:   fmt.Sprintf("    preempt_delay %d\n", int(preemptDelay/time.Second))}
+			global: global, algo: algo, tail: xvsBlock,
+			inst: fmt.Sprintf("    preempt_delay %d\n", int(preemptDelay/time.Second))}
 	}
 	lb1 := startPairDirector(t, l.LBNS, conf("MASTER", 150))
 	lb2 := startPairDirector(t, l.LB2NS, conf("BACKUP", 100))
@@ -436,8 +449,10 @@ func testSyncFailover(t *testing.T, persist bool) {
 	const nTCP, nUDP = 20, 10
 	fs := startFlows(t, l, nTCP, nUDP, clients, 100*time.Millisecond)
 	fs.keepWorking(t, "before the failover", make([]int, len(fs.list)), 5, 10*time.Second)
-	waitSynced(t, lb2, nTCP, nUDP, 10*time.Second)
-	checkSyncMetrics(t, l.LBNS, l.LB2NS, nTCP+nUDP)
+	if sync {
+		waitSynced(t, lb2, nTCP, nUDP, 10*time.Second)
+		checkSyncMetrics(t, l.LBNS, l.LB2NS, nTCP+nUDP)
+	}
 	servers := fs.servers()
 	// A persistent client's first connection made its template.
 	template := map[netip.Addr]string{}

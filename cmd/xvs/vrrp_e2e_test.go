@@ -37,6 +37,8 @@ type pairConf struct {
 	// to each virtual_server; lines adds a TCP service on LinePort.
 	global, inst, vs string
 	lines            bool
+	// algo is lb_algo, rr when empty; tail is appended to the file.
+	algo, tail string
 }
 
 func (c pairConf) write(t *testing.T, dir string) string {
@@ -65,12 +67,17 @@ func (c pairConf) write(t *testing.T, dir string) string {
 		svcs = append(svcs, svc{linePort, "TCP"})
 	}
 	for _, svc := range svcs {
-		src += fmt.Sprintf("virtual_server 198.18.0.100 %d {\n    lb_algo rr\n    lb_kind NAT\n    protocol %s\n%s", svc.port, svc.proto, c.vs)
+		algo := c.algo
+		if algo == "" {
+			algo = "rr"
+		}
+		src += fmt.Sprintf("virtual_server 198.18.0.100 %d {\n    lb_algo %s\n    lb_kind NAT\n    protocol %s\n%s", svc.port, algo, svc.proto, c.vs)
 		for o := 11; o <= 13; o++ {
 			src += fmt.Sprintf("    real_server 198.18.1.%d %d {\n        weight 1\n    }\n", o, svc.port)
 		}
 		src += "}\n"
 	}
+	src += c.tail
 	path := filepath.Join(dir, "keepalived.conf")
 	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
