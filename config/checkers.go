@@ -21,9 +21,19 @@ func (in *interp) checker(st *stmt, rsAddr netip.Addr) (Check, level, bool) {
 	}
 	connection := kind != "MISC_CHECK"
 	http := kind == "HTTP_GET" || kind == "SSL_GET"
+	smtp := kind == "SMTP_CHECK"
 	miscPathSet := false
+	var hosts []SMTPHost
+	var ownConn *stmt  // SMTP_CHECK's first connection keyword at its own level
+	ownTarget := false // connect_ip or connect_port among them
 	for _, s := range st.block {
 		kw := s.kw.text
+		if smtp && isConnKeyword(kw) {
+			if ownConn == nil {
+				ownConn = s
+			}
+			ownTarget = ownTarget || kw == "connect_ip" || kw == "connect_port"
+		}
 		if kw == "connect_timeout" && !connection || kw == "virtualhost" && !http {
 			in.other(s, nil)
 			continue
@@ -156,6 +166,13 @@ func (in *interp) checker(st *stmt, rsAddr netip.Addr) (Check, level, bool) {
 				break
 			}
 			c.DNSName = t.text
+		case smtp && kw == "helo_name":
+			c.HeloName, ok = in.heloName(s)
+		case smtp && kw == "host":
+			var h SMTPHost
+			if h, ok = in.smtpHost(s, &c, &lvl, rsAddr); ok {
+				hosts = append(hosts, h)
+			}
 		default:
 			in.other(s, notActedChecker)
 		}
@@ -169,9 +186,28 @@ func (in *interp) checker(st *stmt, rsAddr netip.Addr) (Check, level, bool) {
 		p.errorf(st.kw.pos, "%s bindto %s is %s but it connects to %s, which is %s", kind, c.BindTo, family(c.BindTo), ref, family(ref))
 		valid = false
 	}
+	if smtp && len(hosts) > 0 && ownConn != nil && !ownTarget {
+		// keepalived -t says nothing about it: a note.
+		kw := ownConn.kw.text
+		p.noteOnce(ownConn.kw.pos, "SMTP_CHECK of real server %s has host blocks and sets %s itself, so it checks the real server's own address and port too, "+
+			"as keepalived 2.2 does; put %s in each host block to check the hosts alone", rsAddr, kw, kw)
+	}
+	if smtp && len(hosts) > 0 && ownConn == nil && lvl.connectTimeout == 0 {
+		// keepalived checks the hosts alone: the first one takes the
+		// place of the checker's own connection.
+		h := hosts[0]
+		c.ConnectIP, c.ConnectPort, c.BindTo, c.BindPort = h.ConnectIP, h.ConnectPort, h.BindTo, h.BindPort
+		lvl.connectTimeout = h.ConnectTimeout
+		hosts = hosts[1:]
+	}
+	if len(hosts) > 0 {
+		c.SMTPHosts = hosts
+	}
 	if http && len(c.URLs) == 0 && valid {
-		p.errorf(st.kw.pos, `%s needs at least one url block, e.g. "url { path / }"`, kind)
-		valid = false
+		// keepalived: "HTTP/SSL_GET checker has no urls specified -
+		// ignoring"; the real server then has one checker fewer.
+		p.warnf(st.kw.pos, `%s has no url block, so this checker is ignored, as keepalived does; give it one, e.g. "url { path / }"`, kind)
+		c.ignored = true
 	}
 	if kind == "MISC_CHECK" && !miscPathSet && valid {
 		p.errorf(st.kw.pos, `MISC_CHECK needs a misc_path, e.g. "misc_path \"/usr/local/bin/check.sh\""`)
@@ -181,6 +217,85 @@ func (in *interp) checker(st *stmt, rsAddr netip.Addr) (Check, level, bool) {
 		p.warnf(st.kw.pos, "UDP_CHECK min_reply_length %d is more than max_reply_length %d, so the check always fails", c.MinReplyLength, c.MaxReplyLength)
 	}
 	return c, lvl, valid
+}
+
+// isConnKeyword reports whether kw is one of the connection keywords of a
+// checker: those that, set in an SMTP_CHECK block itself, make keepalived
+// check the block's own connection besides its host blocks.
+func isConnKeyword(kw string) bool {
+	switch kw {
+	case "connect_ip", "connect_port", "bindto", "bind_port", "bind_if", "fwmark", "connect_timeout":
+		return true
+	}
+	return false
+}
+
+// heloName reads helo_name NAME of SMTP_CHECK.
+func (in *interp) heloName(st *stmt) (string, bool) {
+	t, ok := in.value(st, "helo_name mx1.example.com")
+	if t.pos.Line == 0 {
+		return "", false
+	}
+	if t.text == "" || strings.IndexFunc(t.text, func(r rune) bool { return r <= ' ' || r == 0x7f }) >= 0 {
+		in.p.errorf(t.pos, `helo_name %q is not a single word; HELO takes a domain name, e.g. "helo_name mx1.example.com"`, t.text)
+		return "", false
+	}
+	return t.text, ok
+}
+
+// smtpHost reads a host block of SMTP_CHECK of a real server at rsAddr:
+// host { connect_ip A connect_port P bindto A bind_port P connect_timeout T }.
+// The checker keywords that are not about the connection (retry, warmup,
+// log_all_failures, …) set the whole checker's, c and lvl, as keepalived
+// does.
+func (in *interp) smtpHost(st *stmt, c *Check, lvl *level, rsAddr netip.Addr) (SMTPHost, bool) {
+	p := in.p
+	h := SMTPHost{Pos: st.kw.pos}
+	valid := in.noArgs(st)
+	if !in.needBlock(st, `"host { connect_ip 198.18.1.1 connect_port 25 }"`) {
+		return h, false
+	}
+	for _, s := range st.block {
+		kw := s.kw.text
+		ok := true
+		switch kw {
+		case "connect_ip":
+			h.ConnectIP, ok = in.addrValue(s, "connect_ip 198.18.1.1")
+		case "connect_port":
+			var t token
+			if t, ok = in.value(s, "connect_port 25"); ok {
+				h.ConnectPort, ok = in.port(t, "connect_port")
+			}
+		case "bindto":
+			h.BindTo, ok = in.addrValue(s, "bindto 198.18.1.254")
+		case "bind_port":
+			var t token
+			if t, ok = in.value(s, "bind_port 40000"); ok {
+				h.BindPort, ok = in.port(t, "bind_port")
+			}
+		case "connect_timeout":
+			h.ConnectTimeout, ok = in.seconds(s, "SMTP_CHECK host connect_timeout", time.Nanosecond, maxDelayLoop, "connect_timeout 3")
+		case "log_all_failures":
+			c.LogAllFailures, ok = in.flag(s)
+		case "virtualhost":
+			in.other(s, nil)
+		default:
+			var handled bool
+			if handled, ok = in.levelKeyword(s, lvl, "SMTP_CHECK ", 0); !handled {
+				in.other(s, notActedChecker)
+			}
+		}
+		valid = valid && ok
+	}
+	ref := h.ConnectIP
+	if !ref.IsValid() {
+		ref = rsAddr
+	}
+	if h.BindTo.IsValid() && ref.IsValid() && h.BindTo.Is4() != ref.Is4() {
+		p.errorf(st.kw.pos, "SMTP_CHECK host bindto %s is %s but it connects to %s, which is %s", h.BindTo, family(h.BindTo), ref, family(ref))
+		valid = false
+	}
+	return h, valid
 }
 
 // url reads url { path P status_code C digest D virtualhost H }.

@@ -36,18 +36,26 @@ func (p Pos) String() string {
 	return fmt.Sprintf("%s:%d:%d", p.File, p.Line, p.Col)
 }
 
-// Diagnostic is one problem found in a file.
+// Diagnostic is one problem found in a file, or a note about it.
 type Diagnostic struct {
 	Pos     Pos
 	Msg     string
 	Warning bool // true for problems that do not stop the file being used
+	// Note is true for what is no problem in keepalived's eyes but worth
+	// knowing: a keyword accepted but not acted on yet. keepalived -t
+	// says nothing about it, so neither fails xvs check. Warning is
+	// false for a note.
+	Note bool
 }
 
-// String returns "file:line:col: msg", or "file:line:col: warning: msg"
-// for warnings.
+// String returns "file:line:col: msg", "file:line:col: warning: msg" for
+// warnings, or "file:line:col: note: msg" for notes.
 func (d Diagnostic) String() string {
-	if d.Warning {
+	switch {
+	case d.Warning:
 		return d.Pos.String() + ": warning: " + d.Msg
+	case d.Note:
+		return d.Pos.String() + ": note: " + d.Msg
 	}
 	return d.Pos.String() + ": " + d.Msg
 }
@@ -88,10 +96,11 @@ type Spec struct {
 	// VRRPSyncGroups are the vrrp_sync_group blocks, in order.
 	VRRPSyncGroups []VRRPSyncGroup
 	XVS            XVS
-	// Warnings lists keywords that were accepted but are not acted on
-	// and unknown keywords that were skipped (each once, at its first
-	// use), and values that were adjusted as keepalived adjusts them, in
-	// the order they appear in the input.
+	// Warnings lists unknown keywords that were skipped (each once, at
+	// its first use), values that were adjusted or lines ignored as
+	// keepalived adjusts or ignores them, and (as notes, Diagnostic.Note)
+	// keywords that were accepted but are not acted on, in the order they
+	// appear in the input.
 	Warnings []Diagnostic
 }
 
@@ -128,6 +137,9 @@ type Global struct {
 	// vrrp_instance, which keepalived takes as not starting it). Unlike
 	// the other settings, the first one given counts, as in keepalived.
 	SyncDaemon *SyncDaemon
+	// Mail is the e-mail alert settings (alerts.go); left out of JSON
+	// when none is given.
+	Mail Mail `json:",omitzero"`
 }
 
 // SyncDaemon is lvs_sync_daemon (global_defs) or the deprecated
@@ -257,7 +269,7 @@ type VirtualServer struct {
 	Pos       Pos        // position of the virtual_server keyword
 	Addr      netip.Addr // IPv4 or IPv6, without a zone
 	Port      uint16     // 1..65535
-	Protocol  string     // "TCP" or "UDP"; default "TCP"
+	Protocol  string     // "TCP" or "UDP"; without protocol "UDP" (with a warning), as keepalived 2.2
 	Scheduler string     // lb_algo or lvs_sched, lower case (e.g. "rr", "wrr", "wlc"); default "wlc"
 	Kind      string     // lb_kind or lvs_method, upper case: "NAT", "DR" or "TUN"; default "NAT"
 	// DelayLoop is the health check interval; default 60s. Decimal
@@ -295,6 +307,9 @@ type VirtualServer struct {
 	// and real servers (and a sorry server) without a port taking the
 	// group entry's port.
 	Group string
+	// SMTPAlert is smtp_alert: whether gaining or losing the quorum
+	// sends mail; nil when not set (Mail.VirtualServerAlert decides).
+	SMTPAlert *bool `json:",omitempty"`
 }
 
 // SorryServer is sorry_server ADDR PORT with sorry_server_inhibit.
@@ -325,6 +340,9 @@ type RealServer struct {
 	NotifyUp, NotifyDown Command
 	// Checks are the checker blocks (TCP_CHECK, HTTP_GET, …), in order.
 	Checks []Check
+	// SMTPAlert is smtp_alert: whether its checkers changing state send
+	// mail; nil when not set (Mail.RealServerAlert decides).
+	SMTPAlert *bool `json:",omitempty"`
 }
 
 // Check is one checker block of a real server. Fields a checker type does
@@ -335,8 +353,13 @@ type RealServer struct {
 // counts that are not set are zero (or -1 where noted): package control
 // applies keepalived's defaults per checker type.
 type Check struct {
+	// ignored marks a checker keepalived ignores with a report (an
+	// HTTP_GET or SSL_GET without url): it is not added to the real
+	// server.
+	ignored bool
+
 	Pos  Pos    // position of the checker keyword
-	Kind string // TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, UDP_CHECK, PING_CHECK or DNS_CHECK
+	Kind string // TCP_CHECK, HTTP_GET, SSL_GET, MISC_CHECK, UDP_CHECK, PING_CHECK, DNS_CHECK or SMTP_CHECK
 
 	ConnectIP      netip.Addr    // connect_ip; zero: the real server's address
 	ConnectPort    uint16        // connect_port; 0: the real server's port
@@ -380,6 +403,33 @@ type Check struct {
 	// DNS_CHECK.
 	DNSType string // type, upper case; empty when not set (SOA)
 	DNSName string // name; empty when not set (".")
+
+	// SMTP_CHECK.
+	// HeloName is helo_name: the name sent with HELO; empty when not set
+	// (keepalived's "smtpchecker.keepalived.org").
+	HeloName string
+	// SMTPHosts are the further servers an SMTP_CHECK talks to, from its
+	// host blocks (deprecated in keepalived, still accepted): the check
+	// passes only when the dialogue with the Check's own connection
+	// (ConnectIP, ConnectPort, …) and with every host passes. When the
+	// block has host blocks but sets none of connect_ip, connect_port,
+	// bindto, bind_port, bind_if, fwmark and connect_timeout at its own
+	// level, keepalived checks the hosts alone: the first host's settings
+	// are then the Check's own and SMTPHosts holds the others.
+	SMTPHosts []SMTPHost
+}
+
+// SMTPHost is one host block of an SMTP_CHECK: one more server the SMTP
+// dialogue is held with. The other checker keywords of a host block
+// (retry, delay_before_retry, warmup, delay_loop, alpha,
+// log_all_failures) set the whole checker's, as in keepalived.
+type SMTPHost struct {
+	Pos            Pos           // position of the host keyword
+	ConnectIP      netip.Addr    // connect_ip; zero: the real server's address
+	ConnectPort    uint16        // connect_port; 0: the real server's port
+	BindTo         netip.Addr    // bindto
+	BindPort       uint16        // bind_port
+	ConnectTimeout time.Duration // connect_timeout; 0: the Check's ConnectTimeout
 }
 
 // URL is one url block of HTTP_GET or SSL_GET.
@@ -427,6 +477,9 @@ type VRRPInstance struct {
 	// LowerPrioNoAdvert and SkipCheckAdvAddr are lower_prio_no_advert
 	// and skip_check_adv_addr (or the global vrrp_* forms).
 	LowerPrioNoAdvert, SkipCheckAdvAddr bool
+	// SMTPAlert is smtp_alert: whether state changes send mail; nil when
+	// not set (Mail.VRRPAlert decides).
+	SMTPAlert *bool `json:",omitempty"`
 }
 
 // Track is one line of track_interface or track_script: a name with an
@@ -463,6 +516,9 @@ type VRRPSyncGroup struct {
 	Group                                                       []string // instance names, each defined by a vrrp_instance
 	NotifyMaster, NotifyBackup, NotifyFault, NotifyStop, Notify Command
 	TrackScripts                                                []Track
+	// SMTPAlert is smtp_alert: whether the group's state changes send
+	// mail; nil when not set (Mail.VRRPAlert decides).
+	SMTPAlert *bool `json:",omitempty"`
 }
 
 // VirtualIP is one line of a virtual_ipaddress block.

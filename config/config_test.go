@@ -43,7 +43,7 @@ func TestStockLVSNAT(t *testing.T) {
 		t.Errorf("no warnings, want one per keyword xvs does not act on")
 	}
 	for _, w := range spec.Warnings {
-		if !w.Warning || !strings.HasSuffix(w.Msg, "is accepted but not acted on yet") &&
+		if !(w.Warning || w.Note) || !strings.HasSuffix(w.Msg, "is accepted but not acted on yet") &&
 			!strings.HasPrefix(w.Msg, "lvs_sync_daemon_interface in a vrrp_instance is deprecated") &&
 			!strings.HasPrefix(w.Msg, "lvs_sync_daemon is already set at") {
 			t.Errorf("unexpected diagnostic %v", w)
@@ -146,7 +146,7 @@ func TestValues(t *testing.T) {
 		},
 		{
 			desc: "the same address and port with another protocol is another virtual server",
-			src:  "virtual_server 198.18.0.1 80 {\n}\nvirtual_server 198.18.0.1 80 {\n protocol UDP\n}",
+			src:  "virtual_server 198.18.0.1 80 { protocol TCP\n}\nvirtual_server 198.18.0.1 80 {\n protocol UDP\n}",
 			get:  func(s *Spec) any { return len(s.VirtualServers) },
 			want: 2,
 		},

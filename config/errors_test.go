@@ -107,16 +107,6 @@ func TestErrors(t *testing.T) {
 			want: `bad.conf:2:13: block "xvs" opened at bad.conf:1:1 is never closed`,
 		},
 		{
-			desc: "unknown lb_kind",
-			src:  "virtual_server 198.18.0.100 80 {\n    lb_kind FOO\n}\n",
-			want: `bad.conf:2:13: lb_kind "FOO" is not one of NAT, DR, TUN`,
-		},
-		{
-			desc: "unknown lvs_method",
-			src:  "virtual_server 198.18.0.100 80 {\n    lvs_method FNAT\n}\n",
-			want: `bad.conf:2:16: lvs_method "FNAT" is not one of NAT, DR, TUN`,
-		},
-		{
 			desc: "unknown scheduler",
 			src:  "virtual_server 198.18.0.100 80 {\n    lb_algo foo\n}\n",
 			want: `bad.conf:2:13: lb_algo "foo" is not a known scheduler (rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, fo, ovf, mh, twos)`,
@@ -159,7 +149,12 @@ func TestErrors(t *testing.T) {
 		{
 			desc: "persistence_timeout negative",
 			src:  "virtual_server 198.18.0.100 80 {\n    persistence_timeout -1\n}\n",
-			want: `bad.conf:2:25: persistence_timeout "-1" is not a number of seconds between 0 and 2678400`,
+			want: `bad.conf:2:25: persistence_timeout "-1" is not a number of seconds between 1 and 2678400, as keepalived requires (leave it out for no persistence)`,
+		},
+		{
+			desc: "persistence_timeout 0",
+			src:  "virtual_server 198.18.0.100 80 {\n    persistence_timeout 0\n}\n",
+			want: `bad.conf:2:25: persistence_timeout "0" is not a number of seconds between 1 and 2678400, as keepalived requires (leave it out for no persistence)`,
 		},
 		{
 			desc: "one value too many",
@@ -178,7 +173,7 @@ func TestErrors(t *testing.T) {
 		},
 		{
 			desc: "duplicate virtual_server",
-			src:  "virtual_server 198.18.0.100 80 {\n}\nvirtual_server 198.18.0.100 80 {\n    protocol tcp\n}\n",
+			src:  "virtual_server 198.18.0.100 80 { protocol TCP\n}\nvirtual_server 198.18.0.100 80 {\n    protocol tcp\n}\n",
 			want: `bad.conf:3:1: virtual_server 198.18.0.100 80 TCP is already defined at bad.conf:1:1`,
 		},
 		{
@@ -190,11 +185,6 @@ func TestErrors(t *testing.T) {
 			desc: "duplicate real_server through the default port",
 			src:  "virtual_server 198.18.0.100 80 {\n    real_server 198.18.0.11\n    real_server 198.18.0.11 80\n}\n",
 			want: `bad.conf:3:5: real_server 198.18.0.11 80 is already defined at bad.conf:2:5`,
-		},
-		{
-			desc: "bad VRRP state",
-			src:  "vrrp_instance VI_1 {\n    state PRIMARY\n    virtual_router_id 1\n}\n",
-			want: `bad.conf:2:11: state "PRIMARY" is not one of MASTER, BACKUP`,
 		},
 		{
 			desc: "virtual_router_id out of range",
@@ -269,7 +259,7 @@ func TestErrors(t *testing.T) {
 		{
 			desc: "parsing goes on after an error",
 			src: `virtual_server 198.18.0.100 80 {
-    lb_kind XX
+    lb_algo XX
     real_server 198.18.0.11 80 {
         weight -1
     }
@@ -277,7 +267,7 @@ func TestErrors(t *testing.T) {
 vrrp_instance VI_1 {
     virtual_router_id 0
 }`,
-			want: `bad.conf:2:13: lb_kind "XX" is not one of NAT, DR, TUN` + "\n" +
+			want: `bad.conf:2:13: lb_algo "XX" is not a known scheduler (rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, fo, ovf, mh, twos)` + "\n" +
 				`bad.conf:4:16: real_server weight "-1" is not a number between 0 and 65535` + "\n" +
 				`bad.conf:8:23: virtual_router_id "0" is not a number between 1 and 255`,
 		},
@@ -339,13 +329,13 @@ func TestTooManyErrors(t *testing.T) {
 }
 
 func TestErrorKeepsWarnings(t *testing.T) {
-	src := "virtual_server 198.18.0.100 80 {\n    ops\n    lb_kind XX\n}\n"
+	src := "virtual_server 198.18.0.100 80 {\n    ops\n    lb_algo XX\n    protocol TCP\n}\n"
 	_, err := Parse("bad.conf", []byte(src))
 	var perr *Error
 	if !errors.As(err, &perr) {
 		t.Fatalf("got %v, want *Error", err)
 	}
-	if len(perr.Warnings) != 1 || perr.Warnings[0].String() != `bad.conf:2:5: warning: keyword "ops" is accepted but not acted on yet` {
+	if len(perr.Warnings) != 1 || perr.Warnings[0].String() != `bad.conf:2:5: note: keyword "ops" is accepted but not acted on yet` {
 		t.Errorf("Warnings = %v", perr.Warnings)
 	}
 	if strings.Contains(err.Error(), "warning") {

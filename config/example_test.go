@@ -10,10 +10,10 @@ import (
 
 func ExampleParse() {
 	src := []byte(`
-virtual_server 198.18.0.100 80 {
+virtual_server 198.18.0.100 80 { protocol TCP
     lb_algo rr
     lb_kind NAT
-    smtp_alert
+    hashed
     real_server 198.18.1.1 80 { weight 2 }
     real_server 198.18.1.2 8080
 }
@@ -36,12 +36,12 @@ virtual_server 198.18.0.100 80 {
 	// TCP 198.18.0.100:80 rr NAT 1m0s
 	//   real server 198.18.1.1:80 weight 2
 	//   real server 198.18.1.2:8080 weight 1
-	// keepalived.conf:5:5: warning: keyword "smtp_alert" is accepted but not acted on yet
+	// keepalived.conf:5:5: note: keyword "hashed" is accepted but not acted on yet
 }
 
 func ExampleParse_error() {
-	src := []byte(`virtual_server 198.18.0.100 80 {
-    lb_kind FOO
+	src := []byte(`virtual_server 198.18.0.100 80 { protocol TCP
+    lb_algo FOO
     real_server 198.18.1.1 80 {
         weight heavy
     }
@@ -55,6 +55,6 @@ func ExampleParse_error() {
 		}
 	}
 	// Output:
-	// keepalived.conf:2:13: lb_kind "FOO" is not one of NAT, DR, TUN
+	// keepalived.conf:2:13: lb_algo "FOO" is not a known scheduler (rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, fo, ovf, mh, twos)
 	// keepalived.conf:4:16: real_server weight "heavy" is not a number between 0 and 65535
 }

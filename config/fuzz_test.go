@@ -144,6 +144,7 @@ func FuzzParse(f *testing.F) {
 		"vrrp_instance V { virtual_router_id 1\n virtual_ipaddress { 198.18.0.1/24 dev eth0 label eth0:1 brd\n } }\n",
 		"$V=198.18.0.1\nvirtual_server_group g { $V-3 80 }\nvirtual_server group g { real_server 198.18.1.1 }\n",
 		"vrrp_sync_group G { group { V W } }\nvrrp_instance V { virtual_router_id 1 track_script { s } }\n",
+		"virtual_server 198.18.0.1 25 {\n real_server 198.18.1.1 25 {\n  SMTP_CHECK {\n   helo_name a.example\n   host {\n    connect_ip 198.18.1.2\n   }\n   host { retry 2 }\n  }\n }\n}\n",
 		"global_defs {\n lvs_sync_daemon eth1 V 5 group 239.0.0.1 port\n}\nvrrp_instance V {\n virtual_router_id 1\n lvs_sync_daemon_interface eth2\n}\nxvs {\n sloppy_tcp off\n sync_threshold 3 50\n}\n",
 	} {
 		f.Add([]byte(seed))
@@ -181,7 +182,7 @@ func check(t *testing.T, spec *Spec, err error) {
 		}
 		for _, d := range perr.Diags {
 			validPos("error", d)
-			if d.Warning || d.Msg == "" {
+			if d.Warning || d.Note || d.Msg == "" {
 				t.Fatalf("bad error diagnostic %#v", d)
 			}
 		}
@@ -195,8 +196,8 @@ func check(t *testing.T, spec *Spec, err error) {
 	}
 	for _, d := range spec.Warnings {
 		validPos("warning", d)
-		if !d.Warning {
-			t.Fatalf("warning not marked as one: %#v", d)
+		if d.Warning == d.Note {
+			t.Fatalf("diagnostic not marked as exactly one of warning and note: %#v", d)
 		}
 	}
 	for _, vs := range spec.VirtualServers {
@@ -211,12 +212,17 @@ func check(t *testing.T, spec *Spec, err error) {
 				t.Fatalf("bad real server %+v of %+v", rs, vs)
 			}
 			for _, c := range rs.Checks {
-				if !strings.Contains(" TCP_CHECK HTTP_GET SSL_GET MISC_CHECK UDP_CHECK PING_CHECK DNS_CHECK ", " "+c.Kind+" ") ||
+				if !strings.Contains(" TCP_CHECK HTTP_GET SSL_GET MISC_CHECK UDP_CHECK PING_CHECK DNS_CHECK SMTP_CHECK ", " "+c.Kind+" ") ||
 					c.DelayLoop <= 0 || c.Retry < -1 || c.Warmup < -1 {
 					t.Fatalf("bad checker %+v", c)
 				}
 				if (c.Kind == "HTTP_GET" || c.Kind == "SSL_GET") && len(c.URLs) == 0 {
 					t.Fatalf("%s without urls", c.Kind)
+				}
+				for _, h := range c.SMTPHosts {
+					if c.Kind != "SMTP_CHECK" || h.Pos.Line < 1 || h.ConnectTimeout < 0 {
+						t.Fatalf("bad SMTP host %+v of %+v", h, c)
+					}
 				}
 			}
 		}

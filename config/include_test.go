@@ -27,7 +27,7 @@ func TestInclude(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{
 		"keepalived.conf": `include conf.d/*.conf
-virtual_server 198.18.0.100 80 {
+virtual_server 198.18.0.100 80 { protocol TCP
     lb_algo rr
     include reals/*.conf
 }
@@ -38,7 +38,7 @@ include missing.d/*.conf
 		"conf.d/notes.txt":      "this is not included\n",
 		"vips/vips.conf":        "virtual_ipaddress {\n    198.18.0.100/24 dev eth0\n}\n",
 		"reals/a.conf":          "real_server 198.18.1.1 80\n",
-		"reals/b.conf":          "real_server 198.18.1.2 80 {\n    weight 3\n    SMTP_CHECK {\n    }\n}\n",
+		"reals/b.conf":          "real_server 198.18.1.2 80 {\n    weight 3\n    BFD_CHECK {\n    }\n}\n",
 	})
 	// A directory whose name matches the pattern is not a file to include.
 	if err := os.MkdirAll(filepath.Join(dir, "conf.d", "30-dir.conf"), 0o755); err != nil {
@@ -76,7 +76,7 @@ include missing.d/*.conf
 		warnings = append(warnings, strings.TrimPrefix(w.String(), dir+string(filepath.Separator)))
 	}
 	want := []string{
-		`reals/b.conf:3:5: warning: keyword "SMTP_CHECK" is accepted but not acted on yet`,
+		`reals/b.conf:3:5: note: keyword "BFD_CHECK" is accepted but not acted on yet`,
 		`keepalived.conf:6:9: warning: include pattern "missing.d/*.conf" matches no files`,
 	}
 	if strings.Join(warnings, "\n") != strings.Join(want, "\n") {

@@ -86,11 +86,15 @@ func (in *interp) finish() {
 	in.finishVirtualServers()
 	in.finishVRRP()
 	in.finishSyncDaemon()
+	in.finishMail()
 }
 
 // other handles a keyword the current block does not act on.
 func (in *interp) other(st *stmt, notActed map[string]bool) {
 	kw := st.kw.text
+	if garpIntervals[kw] && notActed[kw] && !in.garpInterval(st) {
+		return
+	}
 	switch {
 	case st.warning != "":
 		in.p.warnf(st.kw.pos, "%s", st.warning)
@@ -105,7 +109,30 @@ func (in *interp) other(st *stmt, notActed map[string]bool) {
 
 // notActed warns, once per keyword, that kw is accepted but not acted on.
 func (in *interp) notActed(pos Pos, kw string) {
-	in.p.warnOnce(pos, "keyword %q is accepted but not acted on yet", kw)
+	in.p.noteOnce(pos, "keyword %q is accepted but not acted on yet", kw)
+}
+
+// garpIntervals are the GARP and unsolicited NA interval keywords xvs
+// does not act on yet, whose values keepalived checks all the same.
+var garpIntervals = set("vrrp_garp_interval", "vrrp_gna_interval", "garp_interval", "gna_interval")
+
+// garpInterval checks the value of a GARP or NA interval as keepalived
+// does (decimal seconds from 0.000001 to 4294.967295) and reports whether
+// it is valid; keepalived ignores an invalid line with a report, and so
+// does xvs, with a warning.
+func (in *interp) garpInterval(st *stmt) bool {
+	if len(st.args) != 1 {
+		return true // the not-acted-on note covers it
+	}
+	d, problem := parseSeconds(st.args[0].text, 4294)
+	if problem == "" && (d < time.Microsecond || d > 4294967295*time.Microsecond) {
+		problem = "is outside 0.000001 to 4294.967295 seconds"
+	}
+	if problem != "" {
+		in.p.warnf(st.args[0].pos, "%s %q %s; the line is ignored, as keepalived does", st.kw.text, st.args[0].text, problem)
+		return false
+	}
+	return true
 }
 
 // needBlock reports an error unless st opens a block.
@@ -329,7 +356,7 @@ func (in *interp) globalDefs(st *stmt) {
 		g.Pos = st.kw.pos
 	}
 	for _, s := range st.block {
-		if in.garp(s, &g.GARP, "vrrp_") {
+		if in.garp(s, &g.GARP, "vrrp_") || in.mailKeyword(s, &g.Mail) {
 			continue
 		}
 		switch s.kw.text {

@@ -18,12 +18,10 @@ var notActedTop = set(
 
 // notActedGlobal are global_defs keywords.
 var notActedGlobal = set(
-	"notification_email", "notification_email_from", "smtp_server",
-	"smtp_helo_name", "smtp_connect_timeout", "smtp_alert",
-	"smtp_alert_vrrp", "smtp_alert_checker", "lvs_id",
+	"lvs_id",
 	"lvs_flush", "lvs_flush_onstop", "lvs_flush_on_stop",
 	"enable_traps", "startup_script", "startup_script_timeout",
-	"shutdown_script", "shutdown_script_timeout", "no_email_faults",
+	"shutdown_script", "shutdown_script_timeout",
 	"disable_local_igmp",
 	"enable_snmp_vrrp", "enable_snmp_checker", "enable_snmp_rfc",
 	"enable_snmp_rfcv2", "enable_snmp_rfcv3", "enable_snmp_keepalived",
@@ -56,7 +54,7 @@ var notActedGlobal = set(
 	"reload_repeat", "reload_file", "include_check",
 	"reload_time_file", "tmp_config_directory",
 	"data_use_instance", "umask", "fifo_write_vrrp_states_on_reload",
-	"rs_init_notifies", "no_checker_emails",
+	"rs_init_notifies",
 	"nftables", "nftables_priority", "nftables_ifindex",
 	"nftables_counters", "nftables_ipvs", "nftables_ipvs_priority",
 	"nftables_ipvs_start_fwmark", "checker_log_all_failures",
@@ -66,13 +64,13 @@ var notActedGlobal = set(
 // notActedVS are virtual_server keywords.
 var notActedVS = set(
 	"persistence_engine", "sorry_server_lvs_method", "ops",
-	"one_packet_scheduler", "hashed", "smtp_alert", "ip_family", "weight",
+	"one_packet_scheduler", "hashed", "ip_family", "weight",
 	"snmp_name",
 )
 
 // notActedRS are real_server keywords.
 var notActedRS = set(
-	"SMTP_CHECK", "BFD_CHECK", "FILE_CHECK", "smtp_alert", "lvs_method",
+	"BFD_CHECK", "FILE_CHECK", "lvs_method",
 	"snmp_name",
 )
 
@@ -92,7 +90,7 @@ var notActedVRRP = set(
 	"track_bfd", "track_src_ip", "virtual_ipaddress_excluded",
 	"virtual_routes", "virtual_rules",
 	"unicast_ttl", "unicast_fault_no_peer", "notify_deleted",
-	"notify_master_rx_lower_pri", "smtp_alert", "garp_interval",
+	"notify_master_rx_lower_pri", "garp_interval",
 	"gna_interval", "garp_extra_if", "vmac_garp_intvl",
 	"higher_prio_send_advert",
 	"dont_track_primary", "use_vmac", "use_vmac_addr", "vmac_xmit_base",
@@ -109,7 +107,7 @@ var notActedScript = set("init_fail")
 // notActedSync are vrrp_sync_group keywords.
 var notActedSync = set(
 	"track_interface", "track_file", "track_process", "track_bfd",
-	"smtp_alert", "global_tracking", "sync_group_tracking_weight",
+	"global_tracking", "sync_group_tracking_weight",
 	"notify_priority_changes",
 )
 
@@ -146,6 +144,7 @@ var placement = map[string]string{
 	"UDP_CHECK":            "inside a real_server block",
 	"PING_CHECK":           "inside a real_server block",
 	"DNS_CHECK":            "inside a real_server block",
+	"SMTP_CHECK":           "inside a real_server block",
 	"url":                  "inside an HTTP_GET or SSL_GET block",
 }
 

@@ -64,19 +64,30 @@ func (p *parser) warnf(pos Pos, format string, args ...any) {
 	p.warns = append(p.warns, Diagnostic{Pos: pos, Msg: fmt.Sprintf(format, args...), Warning: true})
 }
 
-// warnOnce records a warning unless one with the same message was
-// recorded already: keywords that are unknown or not acted on are reported
-// at their first use only.
-func (p *parser) warnOnce(pos Pos, format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	if p.warned[msg] {
+// noteOnce records a note (see Diagnostic.Note) unless one with the same
+// message was recorded already.
+func (p *parser) noteOnce(pos Pos, format string, args ...any) {
+	p.once(Diagnostic{Pos: pos, Msg: fmt.Sprintf(format, args...), Note: true})
+}
+
+// once records d unless a diagnostic with its message was recorded
+// already.
+func (p *parser) once(d Diagnostic) {
+	if p.warned[d.Msg] {
 		return
 	}
 	if p.warned == nil {
 		p.warned = make(map[string]bool)
 	}
-	p.warned[msg] = true
-	p.warns = append(p.warns, Diagnostic{Pos: pos, Msg: msg, Warning: true})
+	p.warned[d.Msg] = true
+	p.warns = append(p.warns, d)
+}
+
+// warnOnce records a warning unless one with the same message was
+// recorded already: keywords that are unknown or not acted on are reported
+// at their first use only.
+func (p *parser) warnOnce(pos Pos, format string, args ...any) {
+	p.once(Diagnostic{Pos: pos, Msg: fmt.Sprintf(format, args...), Warning: true})
 }
 
 // syntaxErrorf records an error that makes the statement tree unreliable.

@@ -7,10 +7,11 @@ import (
 	"testing"
 )
 
-// vrrpVI1 is a vrrp_instance VI_1 with virtual_router_id 51, lines is
-// put in its block.
+// vrrpVI1 is a vrrp_instance VI_1 with virtual_router_id 51 and a VIP;
+// lines is put in its block. The VIP shares the first line, so that
+// positions stay those of the instance without it.
 func vrrpVI1(lines string) string {
-	return "vrrp_instance VI_1 {\n virtual_router_id 51\n" + lines + "}\n"
+	return "vrrp_instance VI_1 { virtual_ipaddress { 198.18.0.100 }\n virtual_router_id 51\n" + lines + "}\n"
 }
 
 func TestSyncValues(t *testing.T) {
@@ -108,7 +109,7 @@ func TestSyncValues(t *testing.T) {
 		{
 			desc: "lvs_sync_daemon_interface after lvs_sync_daemon is ignored, with a warning",
 			src: "global_defs {\n lvs_sync_daemon eth1 VI_1\n}\n" + vrrpVI1("") +
-				"vrrp_instance VI_2 {\n virtual_router_id 52\n lvs_sync_daemon_interface eth2\n}\n",
+				"vrrp_instance VI_2 { virtual_ipaddress { 198.18.0.101 }\n virtual_router_id 52\n lvs_sync_daemon_interface eth2\n}\n",
 			get: func(s *Spec) any {
 				sd := s.Global.SyncDaemon
 				return [4]any{sd.Interface, sd.Instance, sd.SyncID, diagStrings(s.Warnings)}

@@ -18,6 +18,8 @@ type vrrpExtra struct {
 	advert  token // advert_int's value; zero when not set
 	lpnaSet bool  // lower_prio_no_advert given
 	scaaSet bool  // skip_check_adv_addr given
+	// nopreemptPos is where nopreempt is; zero when not given.
+	nopreemptPos Pos
 }
 
 func (in *interp) vrrpInstance(st *stmt) {
@@ -52,11 +54,11 @@ func (in *interp) vrrpInstance(st *stmt) {
 			if t, ok = in.value(s, "state BACKUP"); !ok {
 				break
 			}
-			state := strings.ToUpper(t.text)
+			state := t.text
 			if state != "MASTER" && state != "BACKUP" {
-				p.errorf(t.pos, "state %q is not one of MASTER, BACKUP", t.text)
-				ok = false
-				break
+				// keepalived compares exactly and goes on as BACKUP.
+				p.warnf(t.pos, "state %q is not MASTER or BACKUP (in capitals); BACKUP is used, as keepalived does", t.text)
+				state = "BACKUP"
 			}
 			vi.State = state
 		case "interface":
@@ -71,8 +73,10 @@ func (in *interp) vrrpInstance(st *stmt) {
 		case "advert_int":
 			ok = in.advertInt(s, &vi, &extra)
 		case "nopreempt":
-			if ok = in.bare(s); ok {
+			// keepalived ignores any value ("nopreempt 1" is common).
+			if ok = in.noBlock(s); ok {
 				vi.NoPreempt = true
+				extra.nopreemptPos = s.kw.pos
 			}
 		case "preempt":
 			if ok = in.bare(s); ok {
@@ -108,6 +112,8 @@ func (in *interp) vrrpInstance(st *stmt) {
 			}
 		case "lvs_sync_daemon_interface":
 			ok = in.vrrpSyncDaemonInterface(s, st)
+		case "smtp_alert":
+			in.smtpAlert(s, &vi.SMTPAlert)
 		case "virtual_ipaddress":
 			in.noArgs(s)
 			if !in.needBlock(s, `"virtual_ipaddress { 198.18.0.100/24 dev eth0 }"`) {
@@ -477,7 +483,7 @@ func (in *interp) vrrpScript(st *stmt) {
 	}
 	if !scriptSet {
 		if valid {
-			p.errorf(st.kw.pos, "vrrp_script %q needs a script, e.g. %s", vs.Name, `"script \"/usr/local/bin/check.sh\""`)
+			p.warnf(st.kw.pos, "vrrp_script %q has no script, so it is removed, as keepalived does; give it one, e.g. %s", vs.Name, `"script \"/usr/local/bin/check.sh\""`)
 		}
 		return
 	}
@@ -557,6 +563,8 @@ func (in *interp) vrrpSyncGroup(st *stmt) {
 			var tracks []Track
 			tracks, ok = in.tracks(s, false)
 			sg.TrackScripts = append(sg.TrackScripts, tracks...)
+		case "smtp_alert":
+			in.smtpAlert(s, &sg.SMTPAlert)
 		default:
 			in.other(s, notActedSync)
 		}
@@ -567,7 +575,7 @@ func (in *interp) vrrpSyncGroup(st *stmt) {
 	}
 	if len(members) == 0 {
 		if valid {
-			p.errorf(st.kw.pos, "vrrp_sync_group %q has no instances; it needs a group block, e.g. %s", sg.Name, example)
+			p.warnf(st.kw.pos, "vrrp_sync_group %q has no instances, so it is removed, as keepalived does; it needs a group block, e.g. %s", sg.Name, example)
 		}
 		return
 	}
@@ -610,10 +618,20 @@ func (in *interp) finishVRRP() {
 		if !extra.scaaSet {
 			vi.SkipCheckAdvAddr = g.VRRPSkipCheckAdvAddr
 		}
-		in.checkTrackScripts(vi.TrackScripts)
+		if vi.NoPreempt && vi.State == "MASTER" {
+			p.warnf(extra.nopreemptPos, "nopreempt does not work with state MASTER; it is cleared, as keepalived does (write state BACKUP on every director for nopreempt)")
+			vi.NoPreempt = false
+		}
+		if len(vi.VirtualIPs) == 0 {
+			// keepalived warns (and with version 3 drops the
+			// instance); xvs runs it, owning nothing.
+			p.warnf(vi.Pos, "vrrp_instance %q has no virtual_ipaddress; at least one is sensible, as keepalived says", vi.Name)
+		}
+		vi.TrackScripts = in.checkTrackScripts(vi.TrackScripts)
 	}
-	for _, sg := range in.spec.VRRPSyncGroups {
-		in.checkTrackScripts(sg.TrackScripts)
+	for i := range in.spec.VRRPSyncGroups {
+		sg := &in.spec.VRRPSyncGroups[i]
+		sg.TrackScripts = in.checkTrackScripts(sg.TrackScripts)
 	}
 	inGroup := make(map[string]string)
 	for i, members := range in.syncMembers {
@@ -632,11 +650,29 @@ func (in *interp) finishVRRP() {
 	}
 }
 
-// checkTrackScripts reports track_script lines that name no vrrp_script.
-func (in *interp) checkTrackScripts(tracks []Track) {
+// checkTrackScripts returns the track_script lines that name a usable
+// vrrp_script; the others are reported and left out, as keepalived does
+// ("track script ... not found, ignoring"). A vrrp_script defined without
+// a script was removed with its own warning, and its tracks go the same way.
+func (in *interp) checkTrackScripts(tracks []Track) []Track {
+	var kept []Track
 	for _, t := range tracks {
-		if _, ok := in.scriptSeen[t.Name]; !ok {
-			in.p.errorf(t.Pos, "track_script %q names no vrrp_script", t.Name)
+		if in.scriptFound(t.Name) {
+			kept = append(kept, t)
+			continue
+		}
+		in.p.warnf(t.Pos, "track_script %q names no usable vrrp_script; the line is ignored, as keepalived does", t.Name)
+	}
+	return kept
+}
+
+// scriptFound reports whether a vrrp_script of that name made it into the
+// spec.
+func (in *interp) scriptFound(name string) bool {
+	for _, s := range in.spec.VRRPScripts {
+		if s.Name == name {
+			return true
 		}
 	}
+	return false
 }

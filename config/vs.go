@@ -124,7 +124,6 @@ func (in *interp) virtualServer(st *stmt) {
 	vs := &d.vs
 	*vs = VirtualServer{
 		Pos:       st.kw.pos,
-		Protocol:  "TCP",
 		Scheduler: "wlc",
 		Kind:      "NAT",
 		DelayLoop: defaultDelayLoop,
@@ -207,11 +206,12 @@ func (in *interp) virtualServer(st *stmt) {
 			if t, ok = in.value(s, s.kw.text+" NAT"); !ok {
 				break
 			}
-			kind := strings.ToUpper(t.text)
+			kind := t.text
 			if kind != "NAT" && kind != "DR" && kind != "TUN" {
-				p.errorf(t.pos, "%s %q is not one of NAT, DR, TUN", s.kw.text, t.text)
-				ok = false
-				break
+				// keepalived compares exactly: "unknown routing
+				// method", and NAT is used.
+				p.warnf(t.pos, "%s %q is not NAT, DR or TUN (in capitals); NAT is used, as keepalived does", s.kw.text, t.text)
+				kind = "NAT"
 			}
 			vs.Kind = kind
 		case "persistence_timeout":
@@ -224,9 +224,9 @@ func (in *interp) virtualServer(st *stmt) {
 				p.errorf(s.args[1].pos, "persistence_timeout takes one value; unexpected %q", s.args[1].text)
 				ok = false
 			}
-			n, nOK := parseNum(s.args[0].text, 0, maxPersistence)
+			n, nOK := parseNum(s.args[0].text, 1, maxPersistence)
 			if !nOK {
-				p.errorf(s.args[0].pos, "persistence_timeout %q is not a number of seconds between 0 and %d", s.args[0].text, maxPersistence)
+				p.errorf(s.args[0].pos, "persistence_timeout %q is not a number of seconds between 1 and %d, as keepalived requires (leave it out for no persistence)", s.args[0].text, maxPersistence)
 				ok = false
 				break
 			}
@@ -289,6 +289,8 @@ func (in *interp) virtualServer(st *stmt) {
 			if ok = in.bare(s); ok {
 				vs.Omega = true
 			}
+		case "smtp_alert":
+			in.smtpAlert(s, &vs.SMTPAlert)
 		case "inhibit_on_failure":
 			if ok = in.bare(s); ok {
 				inhibit = true
@@ -315,6 +317,12 @@ func (in *interp) virtualServer(st *stmt) {
 			in.other(s, notActedVS)
 		}
 		d.valid = d.valid && ok
+	}
+	if vs.Protocol == "" {
+		// keepalived 2.2: "no protocol set - defaulting to UDP" (IPVS
+		// takes protocol 0 as UDP).
+		p.warnf(vs.Pos, "virtual_server has no protocol, so it is UDP, as keepalived does; write \"protocol TCP\" for TCP")
+		vs.Protocol = "UDP"
 	}
 	// Checkers take what they do not set from their real server, and it
 	// from the virtual server.
@@ -447,15 +455,17 @@ func (in *interp) realServer(st *stmt, vs *VirtualServer, vsAddrOK, vsPortOK boo
 			if v, ok = in.flag(s); ok {
 				inhibit = &v
 			}
+		case "smtp_alert":
+			in.smtpAlert(s, &rs.SMTPAlert)
 		case "notify_up":
 			rs.NotifyUp, ok = in.command(s, `"notify_up /etc/keepalived/rs.sh up"`)
 		case "notify_down":
 			rs.NotifyDown, ok = in.command(s, `"notify_down /etc/keepalived/rs.sh down"`)
-		case "TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK", "UDP_CHECK", "PING_CHECK", "DNS_CHECK":
+		case "TCP_CHECK", "HTTP_GET", "SSL_GET", "MISC_CHECK", "UDP_CHECK", "PING_CHECK", "DNS_CHECK", "SMTP_CHECK":
 			var c Check
 			var cl level
 			c, cl, ok = in.checker(s, rs.Addr)
-			if ok {
+			if ok && !c.ignored {
 				rs.Checks = append(rs.Checks, c)
 				checkLevels = append(checkLevels, cl)
 			}

@@ -67,6 +67,17 @@ type Plan struct {
 // NewPlan resolves a Spec against the machine's interfaces.
 func NewPlan(spec *config.Spec) (*Plan, error) { return newPlan(spec, nil) }
 
+// CheckSpec refuses what NewPlan would refuse in a Spec before it looks at
+// the machine's interfaces and routes: features xvs does not have yet
+// (IPv6 services, DR and TUN), scheduler options, cpus outside the allowed
+// set, unsafe scripts under enable_script_security, sync_threshold. It is
+// the code NewPlan runs, so xvs check refuses what xvs run refuses; on
+// the director itself check also calls NewPlan.
+func CheckSpec(spec *config.Spec) error {
+	_, err := planSpec(spec, nil)
+	return err
+}
+
 // CheckCPUs refuses an xvs block's cpus that this process may not run
 // on (taskset, systemd's CPUAffinity=, a cpuset cgroup), naming the
 // list's file:line:col. xvs check and xvs run both call it.
@@ -97,6 +108,32 @@ type countsKey struct {
 // of the established connections right, and a server removed and added
 // again has the same counts as the connections it still has from before.
 func newPlan(spec *config.Spec, prev *Plan) (*Plan, error) {
+	p, err := planSpec(spec, prev)
+	if err != nil {
+		return nil, err
+	}
+	if p.WAN == "" {
+		wan, err := findWAN(spec)
+		if err != nil {
+			return nil, err
+		}
+		p.WAN = wan
+	}
+	if p.LAN == "" {
+		lan, err := findLAN(spec)
+		if err != nil {
+			return nil, err
+		}
+		p.LAN = lan
+	}
+	if err := syncPlan(spec, p, true); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// planSpec is the part of newPlan that reads only the Spec.
+func planSpec(spec *config.Spec, prev *Plan) (*Plan, error) {
 	counts := map[countsKey]*scheduler.Counts{}
 	if prev != nil {
 		maps.Copy(counts, prev.counts)
@@ -158,21 +195,7 @@ func newPlan(spec *config.Spec, prev *Plan) (*Plan, error) {
 		svc.Sched = s
 		p.Services = append(p.Services, svc)
 	}
-	if p.WAN == "" {
-		wan, err := findWAN(spec)
-		if err != nil {
-			return nil, err
-		}
-		p.WAN = wan
-	}
-	if p.LAN == "" {
-		lan, err := findLAN(spec)
-		if err != nil {
-			return nil, err
-		}
-		p.LAN = lan
-	}
-	if err := syncPlan(spec, p); err != nil {
+	if err := syncPlan(spec, p, false); err != nil {
 		return nil, err
 	}
 	return p, nil
@@ -289,6 +312,7 @@ type Director struct {
 	vrrp      *vrrpRunner // nil without vrrp_instances
 	sync      *connSync   // nil without lvs_sync_daemon
 	health    *Health     // health checks; hands setServices the pools (health.go)
+	alerts    *alerter    // mail alerts (alerts.go)
 
 	// mu guards the services offered (wanted) and the VIPs owned through
 	// VRRP, from which publish computes what the dataplane serves.
@@ -319,6 +343,7 @@ func Start(p *Plan, log *zap.Logger) (*Director, error) {
 		return nil, err
 	}
 	d := &Director{Plan: p, Engine: eng, Dataplane: dp, log: log, owned: map[[4]byte]bool{}, vrrpVIPs: map[[4]byte]bool{}}
+	d.alerts = newAlerter(p.Spec, log)
 	if p.Spec != nil && len(p.Spec.VRRPInstances) > 0 {
 		if d.vrrp, err = newVRRPRunner(p.Spec, p, dp, log); err != nil {
 			dp.Close()
@@ -328,6 +353,7 @@ func Start(p *Plan, log *zap.Logger) (*Director, error) {
 			d.vrrpVIPs[a.As4()] = true
 		}
 		d.vrrp.onOwned = d.setOwned
+		d.vrrp.alerts = d.alerts
 		d.removeKernelVIPs()
 		if p.Sync != nil {
 			if d.sync, err = newConnSync(p, eng, dp, log); err != nil {
@@ -485,6 +511,7 @@ func (d *Director) reload(spec *config.Spec) error {
 	// Validated by newPlan, so it cannot fail here.
 	_ = d.Engine.SetSyncPolicy(p.SyncPolicy)
 	d.Engine.SetSloppyTCP(p.SloppyTCP)
+	d.alerts.set(spec)
 	if d.sync != nil {
 		d.sync.setServices(p.Services)
 	}
@@ -503,6 +530,7 @@ func sameSync(a, b *SyncPlan) bool {
 // priority 0 so that a backup takes over at once) and detaches and closes
 // everything.
 func (d *Director) Run(ctx context.Context) error {
+	defer d.alerts.start()()          // mail alerts go out while it runs; stopped last (alerts.go)
 	stopHealth := d.health.Start(ctx) // health checks run while the director does (health.go)
 	defer stopHealth()
 	ectx, stopRates := context.WithCancel(ctx)
@@ -552,12 +580,14 @@ func vrrpSignature(spec *config.Spec) string {
 	}
 	g := spec.Global
 	g.Pos, g.RouterID, g.LVSTimeouts = config.Pos{}, "", struct{ TCP, TCPFin, UDP time.Duration }{}
+	g.Mail = config.Mail{} // mail settings are reloaded (alerts.go)
+	insts, groups := withoutAlerts(spec)
 	v := struct {
 		G  config.Global
 		I  []config.VRRPInstance
 		S  []config.VRRPScript
 		SG []config.VRRPSyncGroup
-	}{g, spec.VRRPInstances, spec.VRRPScripts, spec.VRRPSyncGroups}
+	}{g, insts, spec.VRRPScripts, groups}
 	b, _ := json.Marshal(v)
 	return posRE.ReplaceAllString(string(b), "")
 }

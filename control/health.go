@@ -110,6 +110,19 @@ func HealthCheckSpec(c config.Check, g config.Global) (healthcheck.CheckSpec, er
 		cfg = healthcheck.PingConfig{Conn: conn}
 	case healthcheck.KindDNS:
 		cfg = healthcheck.DNSConfig{Conn: conn, Type: c.DNSType, Name: c.DNSName}
+	case healthcheck.KindSMTP:
+		// Every host must pass too; a host without its own
+		// connect_timeout takes the checker's.
+		m := healthcheck.SMTPConfig{Conn: conn, HeloName: c.HeloName}
+		for _, h := range c.SMTPHosts {
+			hc := healthcheck.Conn{ConnectIP: h.ConnectIP, ConnectPort: h.ConnectPort, BindTo: h.BindTo, BindPort: h.BindPort,
+				ConnectTimeout: h.ConnectTimeout}
+			if hc.ConnectTimeout == 0 {
+				hc.ConnectTimeout = c.ConnectTimeout
+			}
+			m.Hosts = append(m.Hosts, hc)
+		}
+		cfg = m
 	default:
 		return healthcheck.CheckSpec{}, fmt.Errorf("%s: unknown checker %q", c.Pos, c.Kind)
 	}
@@ -227,6 +240,7 @@ type Health struct {
 	cfg    HealthConfig
 	log    *zap.Logger
 	runner *healthcheck.Runner
+	alerts *alerter // mail alerts (alerts.go); nil: none
 
 	scriptCtx    context.Context
 	scriptCancel context.CancelFunc
@@ -489,6 +503,7 @@ func (h *Health) hooks(hs *healthService) healthcheck.Hooks {
 		if h.seeding {
 			return
 		}
+		h.mailServerStop(hs, name, up) // omega at the end (alerts.go)
 		f := []zap.Field{zap.String("service", hs.name), zap.String("server", name)}
 		if up {
 			h.log.Info("real server up", f...)
@@ -502,6 +517,7 @@ func (h *Health) hooks(hs *healthService) healthcheck.Hooks {
 		if h.seeding {
 			return
 		}
+		h.mailQuorum(hs, up) // alerts.go
 		f := []zap.Field{zap.String("service", hs.name)}
 		if up {
 			h.log.Info("quorum up", f...)
@@ -564,7 +580,9 @@ func (h *Health) onChange(c healthcheck.Change) {
 	if !ok {
 		return
 	}
+	wasUp := hs.up[c.ID.Server]
 	hs.pool.Set(c.ID, st)
+	h.mailCheck(hs, c, wasUp) // alerts.go
 	if err := h.publishLocked(false); err != nil && !errors.Is(err, dataplane.ErrClosed) {
 		h.log.Error("installing the new pools", zap.Error(err))
 	}
@@ -805,6 +823,7 @@ func (h *Health) Start(ctx context.Context) (stop func()) {
 func (d *Director) offer(p *Plan) error {
 	if d.health == nil {
 		d.health = NewHealth(HealthConfig{Apply: d.setServices, Log: d.log})
+		d.health.alerts = d.alerts
 	}
 	return d.health.Set(p.Spec, p.Services)
 }

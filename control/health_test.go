@@ -320,6 +320,25 @@ func TestHealthCheckSpecDefaults(t *testing.T) {
 		{desc: "DNS_CHECK defaults: retry 3, retry after the delay_loop", check: unset("DNS_CHECK"),
 			policy: healthcheck.Policy{DelayLoop: 6 * time.Second, Retry: 3, DelayBeforeRetry: -1},
 			cfg:    healthcheck.DNSConfig{}},
+		{desc: "SMTP_CHECK defaults", check: unset("SMTP_CHECK"),
+			policy: healthcheck.Policy{DelayLoop: 6 * time.Second, Retry: 1, DelayBeforeRetry: time.Second},
+			cfg:    healthcheck.SMTPConfig{}},
+		{desc: "SMTP_CHECK with hosts: a host without connect_timeout takes the checker's", check: func() config.Check {
+			c := unset("SMTP_CHECK")
+			c.HeloName, c.ConnectPort, c.ConnectTimeout = "lb1.example.com", 25, 3*time.Second
+			c.SMTPHosts = []config.SMTPHost{
+				{ConnectIP: netip.MustParseAddr("198.18.1.50"), ConnectPort: 587, BindTo: netip.MustParseAddr("198.18.1.1"), BindPort: 40025},
+				{ConnectTimeout: time.Second},
+			}
+			return c
+		}(),
+			policy: healthcheck.Policy{DelayLoop: 6 * time.Second, Retry: 1, DelayBeforeRetry: time.Second},
+			cfg: healthcheck.SMTPConfig{Conn: healthcheck.Conn{ConnectPort: 25, ConnectTimeout: 3 * time.Second}, HeloName: "lb1.example.com",
+				Hosts: []healthcheck.Conn{
+					{ConnectIP: netip.MustParseAddr("198.18.1.50"), ConnectPort: 587, BindTo: netip.MustParseAddr("198.18.1.1"), BindPort: 40025,
+						ConnectTimeout: 3 * time.Second},
+					{ConnectTimeout: time.Second},
+				}}},
 		{desc: "MISC_CHECK: retry 0, timeout the delay_loop, script_user", check: func() config.Check {
 			c := unset("MISC_CHECK")
 			c.MiscPath = config.Command{Argv: []string{"/usr/local/bin/check", "a b", "it's"}}
@@ -365,8 +384,8 @@ func TestHealthCheckSpecDefaults(t *testing.T) {
 			}
 		})
 	}
-	if _, err := HealthCheckSpec(config.Check{Kind: "SMTP_CHECK"}, g); err == nil {
-		t.Error("SMTP_CHECK converted")
+	if _, err := HealthCheckSpec(config.Check{Kind: "BFD_CHECK"}, g); err == nil {
+		t.Error("BFD_CHECK converted")
 	}
 	bad := unset("HTTP_GET")
 	bad.URLs = []config.URL{{Path: "/", StatusCode: "700"}}
@@ -397,7 +416,7 @@ func TestHealthServiceSpecFromConfig(t *testing.T) {
 global_defs {
     script_user nobody
 }
-virtual_server 198.18.0.100 80 {
+virtual_server 198.18.0.100 80 { protocol TCP
     lb_algo rr
     delay_loop 2
     quorum 2

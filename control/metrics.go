@@ -143,6 +143,9 @@ type collector struct {
 // xvs_sync_installed_total{result}, xvs_sync_lag_seconds,
 // xvs_sync_last_received_timestamp_seconds.
 //
+// Mail alerts: xvs_mail_alerts_total{result} (sent, failed, dropped;
+// metrics_mail.go).
+//
 // `xvs run` registers next to it xvs_config_reloads_total{result}
 // (applied or refused), xvs_config_last_reload_successful, and client_golang's
 // Go runtime (go_*) and process (process_*) collectors.
@@ -189,6 +192,7 @@ func NewCollector(d *Director) prometheus.Collector {
 func (c *collector) Describe(ch chan<- *prometheus.Desc) {
 	c.svc.describe(ch)
 	c.sync.describe(ch)
+	describeMail(ch) // metrics_mail.go
 	for _, d := range []*prometheus.Desc{
 		c.frames, c.forwarded, c.dropped, c.kickErrs, c.xdp, c.xskDrops,
 		c.qFrames, c.qBatches, c.qInfo, c.wForwarded, c.wCPU, c.ifChannels, c.ifInfo, c.relayouts, c.layoutErrs,
@@ -241,6 +245,7 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.templates, float64(t.Templates()))
 
 	c.sync.collect(counter, gauge, c.d, cnt)
+	collectMail(counter, c.d) // metrics_mail.go
 	if st := c.d.VRRP(); st != nil {
 		sent, received, drops := c.d.VRRPCounters()
 		c.collectVRRP(ch, st, sent, received, drops)

@@ -1,6 +1,7 @@
 package control
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -24,15 +25,56 @@ func checkScriptSecurity(spec *config.Spec) error {
 	if !g.EnableScriptSecurity || g.ScriptUser != "" && g.ScriptUser != "root" {
 		return nil
 	}
-	type script struct {
-		what string
-		cmd  config.Command
-		user string
+	for _, s := range configuredScripts(spec) {
+		if s.user != "" && s.user != "root" {
+			continue
+		}
+		if err := rootSafe(s.cmd.Argv[0]); err != nil {
+			return fmt.Errorf("%s: %s runs as root and %v; with enable_script_security set, fix the permissions or set script_user: %w", s.cmd.Pos, s.what, err, ErrScriptSecurity)
+		}
 	}
-	var all []script
+	return nil
+}
+
+// ErrScriptSecurity is wrapped by the errors about scripts that
+// enable_script_security refuses: keepalived -t exits 6 for them, and xvs
+// check does too.
+var ErrScriptSecurity = errors.New("script security")
+
+// ScriptSecurityWarning returns keepalived's "SECURITY VIOLATION - scripts
+// are being executed but script_security not enabled" as a warning at the
+// first script (a notify script, vrrp_script, MISC_CHECK, ...) whose
+// program exists, when global_defs enable_script_security is not set; nil
+// otherwise. keepalived runs the scripts all the same, and so does xvs
+// run, with the warning in its log; xvs check, like keepalived -t, exits
+// 6.
+func ScriptSecurityWarning(spec *config.Spec) *config.Diagnostic {
+	if spec.Global.EnableScriptSecurity {
+		return nil
+	}
+	for _, s := range configuredScripts(spec) {
+		if _, err := exec.LookPath(s.cmd.Argv[0]); err == nil {
+			return &config.Diagnostic{Pos: s.cmd.Pos, Warning: true, Msg: fmt.Sprintf(
+				"%s runs a script while enable_script_security is not set in global_defs, so no script's ownership and permissions are checked (keepalived's SECURITY VIOLATION)", s.what)}
+		}
+	}
+	return nil
+}
+
+// configuredScript is one configured script: what it is, its command, and the user
+// it runs as ("" for script_user or root).
+type configuredScript struct {
+	what string
+	cmd  config.Command
+	user string
+}
+
+// configuredScripts returns every script the spec configures.
+func configuredScripts(spec *config.Spec) []configuredScript {
+	var all []configuredScript
 	add := func(what string, c config.Command, user string) {
 		if len(c.Argv) > 0 {
-			all = append(all, script{what, c, user})
+			all = append(all, configuredScript{what, c, user})
 		}
 	}
 	for _, s := range spec.VRRPScripts {
@@ -59,15 +101,7 @@ func checkScriptSecurity(spec *config.Spec) error {
 			}
 		}
 	}
-	for _, s := range all {
-		if s.user != "" && s.user != "root" {
-			continue
-		}
-		if err := rootSafe(s.cmd.Argv[0]); err != nil {
-			return fmt.Errorf("%s: %s runs as root and %v; with enable_script_security set, fix the permissions or set script_user", s.cmd.Pos, s.what, err)
-		}
-	}
-	return nil
+	return all
 }
 
 // rootSafe checks that prog and every directory above it are owned by

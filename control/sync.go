@@ -31,9 +31,9 @@ type SyncPlan struct {
 }
 
 // syncPlan makes the plan's SyncPlan from lvs_sync_daemon and the xvs
-// block's sync_threshold and sloppy_tcp. The interface must exist here,
-// so that xvs check refuses what xvs run would.
-func syncPlan(spec *config.Spec, p *Plan) error {
+// block's sync_threshold and sloppy_tcp. With onMachine, the interface
+// must exist here.
+func syncPlan(spec *config.Spec, p *Plan, onMachine bool) error {
 	x := spec.XVS
 	p.SloppyTCP = x.SloppyTCP
 	p.SyncPolicy = nat.DefaultSyncPolicy
@@ -47,7 +47,7 @@ func syncPlan(spec *config.Spec, p *Plan) error {
 	if sd == nil {
 		return nil
 	}
-	if _, err := net.InterfaceByName(sd.Interface); err != nil {
+	if _, err := net.InterfaceByName(sd.Interface); onMachine && err != nil {
 		return fmt.Errorf("%s: lvs_sync_daemon interface %q does not exist on this machine: %w", sd.InterfacePos, sd.Interface, err)
 	}
 	p.Sync = &SyncPlan{Instance: sd.Instance, Config: connsync.Config{

@@ -82,6 +82,8 @@ type vrrpRunner struct {
 	// onState, if set, is called from the runner's goroutine after an
 	// instance changed state; it must not block.
 	onState func(instance string, to vrrp.State)
+	// alerts mails state changes (alerts.go); nil: none.
+	alerts  *alerter
 	scripts []*vrrpScript
 	notify  chan struct{} // bounds notify scripts running at once
 	garpBuf []byte
@@ -617,6 +619,7 @@ func (r *vrrpRunner) transition(inst *vrrpInstance, from, to vrrp.State, now tim
 	if r.onState != nil {
 		r.onState(inst.spec.Name, to)
 	}
+	r.alerts.vrrpState(inst, to) // queued, never waited for (alerts.go)
 	state := ""
 	var one *healthcheck.Script
 	switch to {

@@ -22,6 +22,7 @@ const (
 	KindUDP  Kind = "UDP_CHECK"
 	KindPing Kind = "PING_CHECK"
 	KindDNS  Kind = "DNS_CHECK"
+	KindSMTP Kind = "SMTP_CHECK"
 )
 
 // Defaults shared by several checkers, as in keepalived.
@@ -53,6 +54,9 @@ var (
 	// ErrDNSRcode: a DNS reply carried a response code other than
 	// NOERROR.
 	ErrDNSRcode = errors.New("DNS error response")
+	// ErrSMTPReply: an SMTP server's greeting or answer to HELO had the
+	// wrong code, or was not an SMTP reply.
+	ErrSMTPReply = errors.New("unexpected SMTP reply")
 	// ErrExitStatus: a MISC_CHECK script exited with a failing status.
 	ErrExitStatus = errors.New("script failed")
 	// ErrScriptTimeout: a script ran past its timeout and was killed.
@@ -96,7 +100,7 @@ func pass() Result { return Result{Healthy: true} }
 func fail(err error) Result { return Result{Err: err} }
 
 // Config is the configuration of one checker: TCPConfig, HTTPConfig,
-// MiscConfig, UDPConfig, PingConfig or DNSConfig. It is plain data, filled
+// MiscConfig, UDPConfig, PingConfig, DNSConfig or SMTPConfig. It is plain data, filled
 // by the configuration layer; NewChecker validates it and builds the live
 // Checker.
 type Config interface {

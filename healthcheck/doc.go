@@ -6,11 +6,11 @@
 //   - Checkers. One type per keepalived checker, all behind the Checker
 //     interface: TCPChecker (TCP_CHECK), HTTPChecker (HTTP_GET and
 //     SSL_GET), MiscChecker (MISC_CHECK), UDPChecker (UDP_CHECK),
-//     PingChecker (PING_CHECK) and DNSChecker (DNS_CHECK). Each is built
-//     from a plain configuration struct (TCPConfig, HTTPConfig, …) whose
-//     fields are keepalived's keywords; Config.NewChecker validates it
-//     and returns the live checker. A check is one attempt: it returns a
-//     Result and never retries.
+//     PingChecker (PING_CHECK), DNSChecker (DNS_CHECK) and SMTPChecker
+//     (SMTP_CHECK). Each is built from a plain configuration struct
+//     (TCPConfig, HTTPConfig, …) whose fields are keepalived's keywords;
+//     Config.NewChecker validates it and returns the live checker. A
+//     check is one attempt: it returns a Result and never retries.
 //
 //   - Scheduling. Policy holds the keywords that say when checks run and
 //     when failures count (delay_loop, retry, delay_before_retry, warmup,

@@ -61,18 +61,34 @@ var commandDocs = []commandDoc{
 	{
 		name:     "check",
 		summary:  "check a keepalived.conf and exit",
-		synopsis: "check -f FILE [-i ID]",
-		body: `    Reads FILE and the files it includes, as keepalived -t does, and checks
-    that every interface it names exists on this machine. Each problem is
-    printed to stderr as "file:line:col: sentence" (warnings with
-    "warning:"); a clean file prints a one-line summary on stdout. A
-    keyword xvs accepts but does not act on is a warning.
+		synopsis: "check -f FILE [-i ID] [-d | --dump] [--json]",
+		body: `    Reads FILE and the files it includes, as keepalived -t does, checks
+    that every interface it names exists on this machine, and refuses what
+    xvs run would refuse before it touches the machine (the same code).
+    Each problem is printed to stderr as "file:line:col: sentence"
+    (warnings with "warning:"); a keyword xvs accepts but does not act on
+    yet is a "note:", which keepalived has nothing to say about and which
+    fails nothing. What keepalived reports and goes on with (a value
+    outside its range ignored, state SLAVE taken as BACKUP, a track_script
+    naming nothing dropped, a virtual_server without protocol taken as
+    UDP) is a warning with the same outcome. The exit status is
+    keepalived -t's: 0 clean, 5 warnings, 4 errors (xvs run refuses the
+    file), 6 script security (a script while enable_script_security is
+    off, or an unsafe one while it is on). A clean file prints a one-line
+    summary on stdout.
 
     -f FILE
         The configuration to check (required).
     -i ID
         Configuration id that "@ID" lines are read for (default: the host
-        name up to its first dot), as keepalived's --config-id.`,
+        name up to its first dot), as keepalived's --config-id.
+    -d, --dump
+        Also print what xvs understood, defaults and inheritance applied:
+        each service with its scheduler, method and persistence, its real
+        servers with weights and checkers, the VRRP instances, sync groups
+        and connection sync. Warnings do not hide it.
+    --json
+        Print the same as JSON instead.`,
 	},
 	{
 		name:     "list",
@@ -283,6 +299,12 @@ DESCRIPTION
     list -c on a backup shows them. xvs { sloppy_tcp } lets TCP segments
     other than SYNs start connections (off by default).
 
+    With smtp_server and notification_email in global_defs, xvs mails
+    keepalived's alerts (VRRP state changes, real servers going up or down,
+    quorums) as smtp_alert, smtp_alert_vrrp and smtp_alert_checker ask, from
+    a background queue: a mail server that is slow or down delays nothing,
+    and mails it cannot take are counted (xvs_mail_alerts_total) and logged.
+
     Flags may be written with one dash or two (-f, --metrics).
 
 COMMANDS
@@ -319,12 +341,14 @@ SIGNALS
         VIPs; a BACKUP takes over after three advert intervals and its skew.
 
 EXIT STATUS
-    0   Success: run stopped cleanly by a signal; check found nothing; the
-        admin commands got their answer; reload was applied.
-    1   Failure: run could not start or stopped with an error; check
-        reported errors or warnings; the admin socket could not be reached;
-        reload was refused.
+    0   Success: run stopped cleanly by a signal; check found nothing (or
+        notes only); the admin commands got their answer; reload was
+        applied.
+    1   Failure: run could not start or stopped with an error; the admin
+        socket could not be reached; reload was refused.
     2   Wrong command line: unknown command, flag or argument.
+    4, 5, 6
+        check, as keepalived -t: errors, warnings, script security.
 
 METRICS
     With --metrics, xvs run serves, besides Go's go_* and process_*:

@@ -133,6 +133,21 @@ func isLoopback(a net.Addr) bool {
 	return ok && ta.IP.IsLoopback()
 }
 
+// logDiagnostics logs a configuration's warnings, its notes (keywords not
+// acted on yet) at info level, and keepalived's script security warning.
+func logDiagnostics(log *zap.Logger, spec *config.Spec) {
+	for _, w := range spec.Warnings {
+		if w.Note {
+			log.Info(w.String())
+		} else {
+			log.Warn(w.String())
+		}
+	}
+	if d := control.ScriptSecurityWarning(spec); d != nil {
+		log.Warn(d.String())
+	}
+}
+
 func cmdRun(args []string, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -179,9 +194,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if name == "" {
 		name = defaultConfigName
 	}
-	for _, w := range spec.Warnings {
-		log.Warn(w.String())
-	}
+	logDiagnostics(log, spec)
 	plan, err := control.NewPlan(spec)
 	if err != nil {
 		log.Error("configuration cannot be applied", zap.String("config", name), zap.Error(err))
@@ -271,9 +284,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 		}
 		reloads.WithLabelValues("applied").Inc()
 		lastReload.Set(1)
-		for _, w := range spec.Warnings {
-			log.Warn(w.String())
-		}
+		logDiagnostics(log, spec)
 		log.Info("configuration reloaded", zap.String("config", name), zap.String("services", d.Plan.Describe()))
 		return nil
 	}
