@@ -1,156 +1,34 @@
 package control
 
 import (
-	"bufio"
-	"net"
 	"net/netip"
 	"slices"
 	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/vishvananda/netlink"
 	"github.com/xvs-project/xvs/config"
+	"github.com/xvs-project/xvs/internal/smtptest"
 	"github.com/xvs-project/xvs/vrrp"
 	"go.uber.org/zap"
 )
 
-// smtpSink is an SMTP server on 127.0.0.1 that accepts every message and
-// hands it over, headers and body parsed.
+// smtpSink is an SMTP server on 127.0.0.1 that accepts every message.
 type smtpSink struct {
-	t    *testing.T
-	ln   net.Listener
-	msgs chan sunkMail
-	wg   sync.WaitGroup
-	mu   sync.Mutex
-	cs   []net.Conn
-}
-
-type sunkMail struct {
-	helo, from string
-	rcpt       []string
-	headers    map[string]string // the first line of each header
-	to         string            // the To header, unfolded
-	body       string            // without the final CRLF
+	t *testing.T
+	*smtptest.Server
 }
 
 func newSMTPSink(t *testing.T) *smtpSink {
 	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &smtpSink{t: t, ln: ln, msgs: make(chan sunkMail, 100)}
-	s.wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.mu.Lock()
-			s.cs = append(s.cs, c)
-			s.mu.Unlock()
-			s.wg.Go(func() { s.serve(c) })
-		}
-	})
-	t.Cleanup(func() {
-		ln.Close()
-		s.mu.Lock()
-		for _, c := range s.cs {
-			c.Close()
-		}
-		s.mu.Unlock()
-		s.wg.Wait()
-	})
-	return s
+	return &smtpSink{t: t, Server: smtptest.New(t, smtptest.Good())}
 }
 
 // mail returns the smtp_server and port of the sink.
 func (s *smtpSink) mail(to ...string) config.Mail {
-	ap := netip.MustParseAddrPort(s.ln.Addr().String())
+	ap := s.Addr()
 	return config.Mail{Server: ap.Addr().String(), Port: ap.Port(), To: to, From: "xvs@example.com", HeloName: "lb1.example.com"}
-}
-
-func (s *smtpSink) serve(c net.Conn) {
-	defer c.Close()
-	r := bufio.NewReader(c)
-	say := func(l string) { c.Write([]byte(l + "\r\n")) }
-	say("220 sink")
-	var m sunkMail
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return
-		}
-		line = strings.TrimRight(line, "\r\n")
-		verb, arg, _ := strings.Cut(line, " ")
-		switch verb {
-		case "HELO":
-			m.helo = arg
-			say("250 ok")
-		case "MAIL":
-			m.from = arg
-			say("250 ok")
-		case "RCPT":
-			m.rcpt = append(m.rcpt, arg)
-			say("250 ok")
-		case "DATA":
-			say("354 go on")
-			m.headers = map[string]string{}
-			var body []string
-			inBody, last := false, ""
-			for {
-				l, err := r.ReadString('\n')
-				if err != nil {
-					return
-				}
-				l = strings.TrimSuffix(l, "\r\n")
-				if l == "." {
-					break
-				}
-				l = strings.TrimPrefix(l, ".")
-				switch {
-				case inBody:
-					body = append(body, l)
-				case l == "":
-					inBody = true
-				case strings.HasPrefix(l, " "):
-					if last == "To" {
-						m.to += l
-					}
-				default:
-					k, v, _ := strings.Cut(l, ": ")
-					m.headers[k], last = v, k
-					if k == "To" {
-						m.to = v
-					}
-				}
-			}
-			m.body = strings.Join(body, "\n")
-			say("250 queued")
-			s.msgs <- m
-			m = sunkMail{helo: m.helo}
-		case "QUIT":
-			say("221 bye")
-			return
-		default:
-			say("500 ?")
-		}
-	}
-}
-
-// next returns the next message, failing the test after 10 s.
-func (s *smtpSink) next() sunkMail {
-	s.t.Helper()
-	select {
-	case m := <-s.msgs:
-		return m
-	case <-time.After(10 * time.Second):
-		s.t.Fatal("no mail within 10 s")
-		return sunkMail{}
-	}
 }
 
 // take returns the subjects and bodies ("subject | body") of the next n
@@ -159,8 +37,8 @@ func (s *smtpSink) take(n int) []string {
 	s.t.Helper()
 	var out []string
 	for range n {
-		m := s.next()
-		out = append(out, m.headers["Subject"]+" | "+m.body)
+		m := s.NextMessage()
+		out = append(out, m.Header("Subject")+" | "+m.Body())
 	}
 	return out
 }
@@ -168,10 +46,8 @@ func (s *smtpSink) take(n int) []string {
 // none fails the test if a message arrives within d.
 func (s *smtpSink) none(d time.Duration) {
 	s.t.Helper()
-	select {
-	case m := <-s.msgs:
-		s.t.Errorf("unexpected mail %q: %q", m.headers["Subject"], m.body)
-	case <-time.After(d):
+	if m, ok := s.NextMessageWithin(d); ok {
+		s.t.Errorf("unexpected mail %q: %q", m.Header("Subject"), m.Body())
 	}
 }
 
@@ -246,16 +122,16 @@ func TestAlertsVRRPInstance(t *testing.T) {
 	r := testVRRP(t, startAlerts(t, spec), "", "VI_1")
 	now := time.Now()
 	r.runAll(vrrp.EventStartup, now)
-	m := sink.next()
-	if m.helo != "lb1.example.com" || m.from != "FROM:<xvs@example.com>" ||
-		!slices.Equal(m.rcpt, []string{"TO:<admin@example.com>", "TO:<ops@example.com>", "TO:<js@example.com>"}) {
-		t.Errorf("envelope: HELO %q, MAIL %q, RCPT %q", m.helo, m.from, m.rcpt)
+	m := sink.NextMessage()
+	if m.Helo != "lb1.example.com" || m.From != "FROM:<xvs@example.com>" ||
+		!slices.Equal(m.Rcpt, []string{"TO:<admin@example.com>", "TO:<ops@example.com>", "TO:<js@example.com>"}) {
+		t.Errorf("envelope: HELO %q, MAIL %q, RCPT %q", m.Helo, m.From, m.Rcpt)
 	}
-	if m.headers["From"] != "xvs@example.com" || m.to != `admin@example.com, Ops Team <ops@example.com>, "J. Smith" <js@example.com>` ||
-		m.headers["X-Mailer"] != "xvs" {
-		t.Errorf("headers %q, To %q", m.headers, m.to)
+	if h := m.Headers(); h["From"] != "xvs@example.com" || h["To"] != `admin@example.com, Ops Team <ops@example.com>, "J. Smith" <js@example.com>` ||
+		h["X-Mailer"] != "xvs" {
+		t.Errorf("headers %q", h)
 	}
-	if got, want := m.headers["Subject"]+" | "+m.body, "[LVS_DEVEL] VRRP Instance VI_1 - Entering BACKUP state | => VRRP Instance is no longer owning VRRP VIPs <="; got != want {
+	if got, want := m.Header("Subject")+" | "+m.Body(), "[LVS_DEVEL] VRRP Instance VI_1 - Entering BACKUP state | => VRRP Instance is no longer owning VRRP VIPs <="; got != want {
 		t.Errorf("startup mail %q, want %q", got, want)
 	}
 	r.runAll(vrrp.EventTimer, now.Add(time.Minute)) // the master down timer: MASTER
@@ -429,32 +305,7 @@ func TestAlertsRealServerUDP(t *testing.T) {
 // never answers, state changes go on at once; the mails wait in the
 // queue, and what does not fit is dropped and counted.
 func TestAlertsDoNotBlock(t *testing.T) {
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conns []net.Conn
-	var mu sync.Mutex
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-	})
-	ap := netip.MustParseAddrPort(ln.Addr().String())
+	ap := smtptest.New(t, smtptest.Script{}).Addr() // accepts and never answers
 	spec := &config.Spec{Global: config.Global{Mail: config.Mail{Server: ap.Addr().String(), Port: ap.Port(),
 		To: []string{"a@example.com"}, AlertVRRP: boolp(true), ConnectTimeout: time.Hour}}}
 	var names []string

@@ -1,111 +1,66 @@
 package healthcheck
 
 import (
-	"bufio"
 	"context"
 	"errors"
-	"io"
 	"net"
 	"net/netip"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/xvs-project/xvs/internal/smtptest"
 )
 
-// smtpScript is how a test SMTP server behaves. Each field is written as
-// is (CR LF included), so tests can send broken replies.
-type smtpScript struct {
-	greeting string // written on connect; empty: say nothing, read until the client goes; without a final LF: close after it
-	helo     string // the answer to HELO; empty: close without one
-	quit     string // the answer to QUIT; empty: close without one
-}
-
 // goodSMTP is a server that passes.
-var goodSMTP = smtpScript{greeting: "220 mx.test ESMTP ready\r\n", helo: "250 mx.test\r\n", quit: "221 2.0.0 bye\r\n"}
+var goodSMTP = smtptest.Good()
 
-// serveSMTP answers one connection as s says, sending each HELO line it
-// gets to helos when it is not nil.
-func serveSMTP(c net.Conn, s smtpScript, helos chan<- string) {
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if s.greeting == "" {
-		io.Copy(io.Discard, c)
-		return
-	}
-	io.WriteString(c, s.greeting)
-	if !strings.HasSuffix(s.greeting, "\n") {
-		return
-	}
-	br := bufio.NewReader(c)
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			return
-		}
-		cmd := strings.TrimSuffix(line, "\r\n")
-		switch {
-		case strings.HasPrefix(cmd, "HELO "):
-			if helos != nil {
-				helos <- cmd
-			}
-			if s.helo == "" {
-				return
-			}
-			io.WriteString(c, s.helo)
-		case cmd == "QUIT":
-			io.WriteString(c, s.quit)
-			return
-		default:
-			io.WriteString(c, "500 5.5.1 unknown command\r\n")
-		}
-	}
-}
-
-// smtpListener runs an SMTP server on 127.0.0.1 for the test.
-func smtpListener(t *testing.T, s smtpScript, helos chan<- string) netip.AddrPort {
+// smtpListener runs an SMTP server on 127.0.0.1 for the test, behaving
+// as s says.
+func smtpListener(t *testing.T, s smtptest.Script) netip.AddrPort {
 	t.Helper()
-	return tcpListener(t, func(c net.Conn) { serveSMTP(c, s, helos) })
+	return smtptest.New(t, s).Addr()
 }
 
 func TestSMTPCheck(t *testing.T) {
 	tests := []struct {
 		desc    string
-		script  smtpScript
+		script  smtptest.Script
 		healthy bool
 		err     error  // wrapped by the error; nil: not checked
 		text    string // in the error
 	}{
 		{desc: "greeting, HELO and QUIT answered", script: goodSMTP, healthy: true},
-		{desc: "multi-line greeting and answer to HELO", healthy: true, script: smtpScript{
-			greeting: "220-mx.test ESMTP\r\n220-no UCE\r\n220 ready\r\n", helo: "250-mx.test\r\n250 PIPELINING\r\n", quit: "221 bye\r\n"}},
-		{desc: "bare codes and LF alone", healthy: true, script: smtpScript{greeting: "220\n", helo: "250\n", quit: "221\n"}},
+		{desc: "multi-line greeting and answer to HELO", healthy: true, script: smtptest.Script{
+			Greeting: "220-mx.test ESMTP\r\n220-no UCE\r\n220 ready\r\n", Helo: "250-mx.test\r\n250 PIPELINING\r\n", Quit: "221 bye\r\n"}},
+		{desc: "bare codes and LF alone", healthy: true, script: smtptest.Script{Greeting: "220\n", Helo: "250\n", Quit: "221\n"}},
 		{desc: "the answer to QUIT is not checked, as in keepalived", healthy: true,
-			script: smtpScript{greeting: goodSMTP.greeting, helo: goodSMTP.helo, quit: "500 what\r\n"}},
-		{desc: "wrong greeting code", script: smtpScript{greeting: "554 5.3.2 no service\r\n", helo: goodSMTP.helo, quit: goodSMTP.quit},
+			script: smtptest.Script{Greeting: goodSMTP.Greeting, Helo: goodSMTP.Helo, Quit: "500 what\r\n"}},
+		{desc: "wrong greeting code", script: smtptest.Script{Greeting: "554 5.3.2 no service\r\n", Helo: goodSMTP.Helo, Quit: goodSMTP.Quit},
 			err: ErrSMTPReply, text: `greeting "554 5.3.2 no service", want 220`},
-		{desc: "service not available", script: smtpScript{greeting: "421 4.3.2 shutting down\r\n"},
+		{desc: "service not available", script: smtptest.Script{Greeting: "421 4.3.2 shutting down\r\n"},
 			err: ErrSMTPReply, text: `greeting "421 4.3.2 shutting down", want 220`},
-		{desc: "greeting that is not SMTP", script: smtpScript{greeting: "SSH-2.0-OpenSSH_9.6\r\n"},
+		{desc: "greeting that is not SMTP", script: smtptest.Script{Greeting: "SSH-2.0-OpenSSH_9.6\r\n"},
 			err: ErrSMTPReply, text: `"SSH-2.0-OpenSSH_9.6" is not an SMTP reply line`},
-		{desc: "multi-line greeting changing code", script: smtpScript{greeting: "220-mx.test\r\n554 no\r\n"},
+		{desc: "multi-line greeting changing code", script: smtptest.Script{Greeting: "220-mx.test\r\n554 no\r\n"},
 			err: ErrSMTPReply, text: `"554 no" is not an SMTP reply line`},
-		{desc: "greeting longer than a reply may be", script: smtpScript{greeting: "220-" + strings.Repeat("x", maxSMTPReply) + "\r\n"},
+		{desc: "greeting longer than a reply may be", script: smtptest.Script{Greeting: "220-" + strings.Repeat("x", maxSMTPReply) + "\r\n"},
 			err: ErrSMTPReply, text: "reply longer than"},
-		{desc: "HELO refused", script: smtpScript{greeting: goodSMTP.greeting, helo: "501 5.5.4 bad HELO\r\n", quit: goodSMTP.quit},
+		{desc: "HELO refused", script: smtptest.Script{Greeting: goodSMTP.Greeting, Helo: "501 5.5.4 bad HELO\r\n", Quit: goodSMTP.Quit},
 			err: ErrSMTPReply, text: `answer to HELO "501 5.5.4 bad HELO", want 250`},
-		{desc: "HELO answered with a temporary failure", script: smtpScript{greeting: goodSMTP.greeting, helo: "421 4.7.0 later\r\n"},
+		{desc: "HELO answered with a temporary failure", script: smtptest.Script{Greeting: goodSMTP.Greeting, Helo: "421 4.7.0 later\r\n"},
 			err: ErrSMTPReply, text: `answer to HELO "421 4.7.0 later", want 250`},
-		{desc: "closed after the greeting, HELO unanswered", script: smtpScript{greeting: goodSMTP.greeting},
+		{desc: "closed after the greeting, HELO unanswered", script: smtptest.Script{Greeting: goodSMTP.Greeting},
 			err: ErrNoResponse, text: "reading the answer to HELO"},
-		{desc: "greeting cut in the middle of its line", script: smtpScript{greeting: "220 mx.te"},
+		{desc: "greeting cut in the middle of its line", script: smtptest.Script{Greeting: "220 mx.te"},
 			err: ErrNoResponse, text: "within a line"},
-		{desc: "closed without answering QUIT", script: smtpScript{greeting: goodSMTP.greeting, helo: goodSMTP.helo},
+		{desc: "closed without answering QUIT", script: smtptest.Script{Greeting: goodSMTP.Greeting, Helo: goodSMTP.Helo},
 			err: ErrNoResponse, text: "reading the answer to QUIT"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {
-			server := smtpListener(t, tt.script, nil)
+			server := smtpListener(t, tt.script)
 			c := newChecker(t, SMTPConfig{Conn: Conn{ConnectTimeout: 2 * time.Second}}, server)
 			r := c.Check(context.Background())
 			assertResult(t, r, tt.healthy, tt.err)
@@ -142,7 +97,7 @@ func TestSMTPCheckTimeouts(t *testing.T) {
 		server netip.AddrPort
 		text   string
 	}{
-		{"no greeting", smtpListener(t, smtpScript{}, nil), "reading the greeting"},
+		{"no greeting", smtpListener(t, smtptest.Script{}), "reading the greeting"},
 		{"full backlog, never accepts", fullBacklog(t), "dial tcp"},
 	} {
 		t.Run(tt.desc, func(t *testing.T) {
@@ -160,7 +115,7 @@ func TestSMTPCheckTimeouts(t *testing.T) {
 }
 
 func TestSMTPCheckCancel(t *testing.T) {
-	c := newChecker(t, SMTPConfig{Conn: Conn{ConnectTimeout: 10 * time.Second}}, smtpListener(t, smtpScript{}, nil))
+	c := newChecker(t, SMTPConfig{Conn: Conn{ConnectTimeout: 10 * time.Second}}, smtpListener(t, smtptest.Script{}))
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(50*time.Millisecond, cancel)
 	start := time.Now()
@@ -173,16 +128,15 @@ func TestSMTPCheckCancel(t *testing.T) {
 // TestSMTPCheckHelo checks the HELO line: keepalived's default name, or
 // helo_name.
 func TestSMTPCheckHelo(t *testing.T) {
-	helos := make(chan string, 4)
-	server := smtpListener(t, goodSMTP, helos)
+	server := smtptest.New(t, goodSMTP)
 	for _, tt := range []struct{ name, want string }{
 		{"", "HELO smtpchecker.keepalived.org"},
 		{"lb1.example.com", "HELO lb1.example.com"},
 	} {
-		c := newChecker(t, SMTPConfig{HeloName: tt.name}, server)
+		c := newChecker(t, SMTPConfig{HeloName: tt.name}, server.Addr())
 		assertResult(t, c.Check(context.Background()), true, nil)
-		if got := <-helos; got != tt.want {
-			t.Errorf("helo_name %q: the server got %q, want %q", tt.name, got, tt.want)
+		if got := server.NextSession().Commands(); len(got) == 0 || got[0] != tt.want {
+			t.Errorf("helo_name %q: the server got %q, want %q first", tt.name, got, tt.want)
 		}
 	}
 }
@@ -190,26 +144,22 @@ func TestSMTPCheckHelo(t *testing.T) {
 // TestSMTPCheckHosts: with host blocks every server must pass, in order;
 // each has its own connect_ip, connect_port, bindto and bind_port.
 func TestSMTPCheckHosts(t *testing.T) {
-	from := make(chan netip.AddrPort, 8)
-	recording := func(s smtpScript) netip.AddrPort {
-		return tcpListener(t, func(c net.Conn) {
-			from <- addrPort(t, c.RemoteAddr())
-			serveSMTP(c, s, nil)
-		})
-	}
-	good1, good2 := recording(goodSMTP), recording(goodSMTP)
-	refusing := recording(smtpScript{greeting: "554 no\r\n"})
+	servers := []*smtptest.Server{smtptest.New(t, goodSMTP), smtptest.New(t, goodSMTP), smtptest.New(t, smtptest.Script{Greeting: "554 no\r\n"})}
+	good1, good2, refusing := servers[0].Addr(), servers[1].Addr(), servers[2].Addr()
 	bindPort := closedPort(t, "tcp").Port()
 	host := func(ap netip.AddrPort) Conn { return Conn{ConnectIP: ap.Addr(), ConnectPort: ap.Port()} }
+	// drain returns where the connections since its last call came from,
+	// those to good1 first, then good2's, then refusing's.
+	seen := make([]int, len(servers))
 	drain := func() (got []netip.AddrPort) {
-		for {
-			select {
-			case ap := <-from:
-				got = append(got, ap)
-			default:
-				return got
+		for i, s := range servers {
+			sessions := s.Sessions()
+			for _, ses := range sessions[seen[i]:] {
+				got = append(got, ses.Remote)
 			}
+			seen[i] = len(sessions)
 		}
+		return got
 	}
 
 	// All pass; the first server is the real server itself (Conn zero),
@@ -243,65 +193,15 @@ func TestSMTPCheckHosts(t *testing.T) {
 	drain()
 }
 
-// restartableSMTP is an SMTP server on a fixed loopback port that a test
-// stops and starts again.
-type restartableSMTP struct {
-	t    *testing.T
-	addr netip.AddrPort
-	mu   sync.Mutex
-	ln   net.Listener
-	wg   sync.WaitGroup
-}
-
-func newRestartableSMTP(t *testing.T) *restartableSMTP {
-	s := &restartableSMTP{t: t, addr: closedPort(t, "tcp")}
-	s.start()
-	t.Cleanup(s.stop)
-	return s
-}
-
-func (s *restartableSMTP) start() {
-	s.t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	ln, err := net.Listen("tcp", s.addr.String())
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	s.ln = ln
-	s.wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.wg.Go(func() {
-				defer c.Close()
-				serveSMTP(c, goodSMTP, nil)
-			})
-		}
-	})
-}
-
-func (s *restartableSMTP) stop() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ln != nil {
-		s.ln.Close()
-		s.ln = nil
-	}
-	s.wg.Wait()
-}
-
 // TestSMTPCheckServerDownAndBack: the check fails while the server is
 // down and passes again once it is back.
 func TestSMTPCheckServerDownAndBack(t *testing.T) {
-	s := newRestartableSMTP(t)
-	c := newChecker(t, SMTPConfig{Conn: Conn{ConnectTimeout: time.Second}}, s.addr)
+	s := smtptest.New(t, goodSMTP)
+	c := newChecker(t, SMTPConfig{Conn: Conn{ConnectTimeout: time.Second}}, s.Addr())
 	assertResult(t, c.Check(context.Background()), true, nil)
-	s.stop()
+	s.Stop()
 	assertResult(t, c.Check(context.Background()), false, syscall.ECONNREFUSED)
-	s.start()
+	s.Start()
 	assertResult(t, c.Check(context.Background()), true, nil)
 }
 

@@ -270,17 +270,22 @@ func TestCPUsOutsideAllowedSet(t *testing.T) {
 	}
 	outside := allowed[len(allowed)-1] + 1
 	conf := filepath.Join(t.TempDir(), "keepalived.conf")
-	src := fmt.Sprintf("xvs {\n    cpus %d,%d\n}\nvirtual_server 198.18.0.100 80 {\n    real_server 198.18.1.11 80 {\n    }\n}\n", allowed[0], outside)
+	src := fmt.Sprintf("xvs {\n    cpus %d,%d\n}\nvirtual_server 198.18.0.100 80 {\n    protocol TCP\n    real_server 198.18.1.11 80 {\n    }\n}\n", allowed[0], outside)
 	if err := os.WriteFile(conf, []byte(src), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	want := fmt.Sprintf("%s:2:10: cpus %s: CPU %d is not one this process may run on (%s;", conf,
 		dataplane.FormatCPUs([]int{allowed[0], outside}), outside, dataplane.FormatCPUs(allowed))
-	for _, args := range [][]string{{"check", "-f", conf}, {"run", "-f", conf, "--metrics", "", "--admin", ""}} {
+	// Both refuse it: check with keepalived -t's status for errors (4),
+	// run with 1.
+	for _, c := range []struct {
+		args []string
+		code int
+	}{{[]string{"check", "-f", conf}, checkErrors}, {[]string{"run", "-f", conf, "--metrics", "", "--admin", ""}, 1}} {
 		var out, errb bytes.Buffer
-		code := Main(args, &out, &errb)
-		if code != 1 || !strings.Contains(errb.String(), want) {
-			t.Errorf("xvs %s: exit %d, stderr %q; want exit 1 and %q", args[0], code, errb.String(), want)
+		code := Main(c.args, &out, &errb)
+		if code != c.code || !strings.Contains(errb.String(), want) {
+			t.Errorf("xvs %s: exit %d, stderr %q; want exit %d and %q", c.args[0], code, errb.String(), c.code, want)
 		}
 	}
 	// Inside the set, xvs check passes.

@@ -1,120 +1,32 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
-	"io"
 	"net"
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/xvs-project/xvs/internal/smtptest"
 	"github.com/xvs-project/xvs/lab"
 )
 
-// smtpLabServer is a small SMTP server listening in a real server's
-// namespace, which the test stops and starts again: it greets with 220,
-// answers HELO with 250 and QUIT with 221, as a mail server does.
-type smtpLabServer struct {
-	t     *testing.T
-	ns    string
-	addr  netip.AddrPort
-	name  string
-	helos atomic.Int64 // HELO lines received
-
-	mu    sync.Mutex
-	ln    net.Listener
-	conns map[net.Conn]bool
-	wg    sync.WaitGroup
-}
-
-// serveSMTPLab starts an SMTP server on addr in namespace ns; it is
-// stopped when the test ends.
-func serveSMTPLab(t *testing.T, ns string, addr netip.AddrPort, name string) *smtpLabServer {
+// listenIn opens a TCP listener on addr inside namespace ns, for a server
+// on a lab host, such as an smtptest.Server.
+func listenIn(t *testing.T, ns string, addr netip.AddrPort) net.Listener {
 	t.Helper()
-	s := &smtpLabServer{t: t, ns: ns, addr: addr, name: name, conns: map[net.Conn]bool{}}
-	s.start()
-	t.Cleanup(s.stop)
-	return s
-}
-
-func (s *smtpLabServer) start() {
-	s.t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	var ln net.Listener
-	if err := lab.Do(s.ns, func() error {
+	if err := lab.Do(ns, func() error {
 		var err error
-		ln, err = net.Listen("tcp4", s.addr.String())
+		ln, err = net.Listen("tcp4", addr.String())
 		return err
 	}); err != nil {
-		s.t.Fatalf("SMTP server %s: %v", s.addr, err)
+		t.Fatalf("listening on %s in %s: %v", addr, ns, err)
 	}
-	s.ln = ln
-	s.wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			s.mu.Lock()
-			s.conns[c] = true
-			s.mu.Unlock()
-			s.wg.Go(func() {
-				defer func() {
-					s.mu.Lock()
-					delete(s.conns, c)
-					s.mu.Unlock()
-					c.Close()
-				}()
-				s.serve(c)
-			})
-		}
-	})
-}
-
-// serve holds one SMTP dialogue.
-func (s *smtpLabServer) serve(c net.Conn) {
-	c.SetDeadline(time.Now().Add(10 * time.Second))
-	fmt.Fprintf(c, "220 %s ESMTP xvs lab\r\n", s.name)
-	br := bufio.NewReader(c)
-	for {
-		line, err := br.ReadString('\n')
-		if err != nil {
-			return
-		}
-		cmd := strings.TrimRight(line, "\r\n")
-		switch {
-		case strings.HasPrefix(strings.ToUpper(cmd), "HELO "):
-			s.helos.Add(1)
-			fmt.Fprintf(c, "250 %s\r\n", s.name)
-		case strings.EqualFold(cmd, "QUIT"):
-			io.WriteString(c, "221 2.0.0 bye\r\n")
-			return
-		default:
-			io.WriteString(c, "500 5.5.1 unknown command\r\n")
-		}
-	}
-}
-
-// stop closes the listener and every open connection, as a mail server
-// that dies, and waits for its goroutines.
-func (s *smtpLabServer) stop() {
-	s.mu.Lock()
-	if s.ln != nil {
-		s.ln.Close()
-		s.ln = nil
-	}
-	for c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
+	return ln
 }
 
 // listedReals returns the real servers `xvs list -n` shows for service
@@ -157,8 +69,9 @@ func TestHealthSMTPCheck(t *testing.T) {
 	if got := fmt.Sprint(l.ServerAddrs); got != "[198.18.1.11 198.18.1.12 198.18.1.13]" {
 		t.Fatalf("lab real servers %s, want 198.18.1.11-13", got)
 	}
-	smtp1 := serveSMTPLab(t, l.ServerNS[0], netip.MustParseAddrPort("198.18.1.11:25"), "rs1")
-	smtp2 := serveSMTPLab(t, l.ServerNS[1], netip.MustParseAddrPort("198.18.1.12:25"), "rs2")
+	addr2 := netip.MustParseAddrPort("198.18.1.12:25")
+	smtp1 := smtptest.Serve(t, listenIn(t, l.ServerNS[0], netip.MustParseAddrPort("198.18.1.11:25")), smtptest.Good())
+	smtp2 := smtptest.Serve(t, listenIn(t, l.ServerNS[1], addr2), smtptest.Good())
 	// Timed as the other health lab tests: see healthWindow. rs1's
 	// connect_timeout is in its host block: at the SMTP_CHECK's own level
 	// it would make keepalived (and xvs, which warns) check rs1:80 too.
@@ -214,9 +127,9 @@ func TestHealthSMTPCheck(t *testing.T) {
 
 	// Both checkers hold their dialogues (the checks start up, so the
 	// pool is whole from the start).
-	for deadline := time.Now().Add(10 * time.Second); smtp1.helos.Load() == 0 || smtp2.helos.Load() == 0; time.Sleep(10 * time.Millisecond) {
+	for deadline := time.Now().Add(10 * time.Second); smtp1.Count("HELO") == 0 || smtp2.Count("HELO") == 0; time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(deadline) {
-			t.Fatalf("no HELO from the director within 10 s: rs1 %d, rs2 %d", smtp1.helos.Load(), smtp2.helos.Load())
+			t.Fatalf("no HELO from the director within 10 s: rs1 %d, rs2 %d", smtp1.Count("HELO"), smtp2.Count("HELO"))
 		}
 	}
 	if got := listedReals(t, d, service); fmt.Sprint(got) != fmt.Sprint(all) {
@@ -225,7 +138,7 @@ func TestHealthSMTPCheck(t *testing.T) {
 	traffic("every SMTP server up", map[string]int{"rs1": 10, "rs2": 10, "rs3": 10})
 
 	stopped := time.Now()
-	smtp2.stop()
+	smtp2.Stop()
 	down := waitLog(t, d, 1, "real server down", serverField("198.18.1.12:80")).Sub(stopped)
 	t.Logf("rs2 declared down %v after its SMTP server stopped; configured window %v, allowed %v",
 		down.Round(time.Millisecond), healthWindow, healthWindow+healthMargin)
@@ -245,11 +158,11 @@ func TestHealthSMTPCheck(t *testing.T) {
 	}
 
 	restarted := time.Now()
-	helos := smtp2.helos.Load()
-	smtp2.start()
+	helos := smtp2.Count("HELO")
+	smtp2.StartOn(listenIn(t, l.ServerNS[1], addr2))
 	up := waitLog(t, d, 1, "pool changed", poolField("198.18.1.11:80/1", "198.18.1.12:80/1", "198.18.1.13:80/1")).Sub(restarted)
 	t.Logf("rs2 back in the pool %v after its SMTP server started again", up.Round(time.Millisecond))
-	if smtp2.helos.Load() == helos {
+	if smtp2.Count("HELO") == helos {
 		t.Error("rs2 came back without a HELO to its SMTP server")
 	}
 	if got := listedReals(t, d, service); fmt.Sprint(got) != fmt.Sprint(all) {

@@ -1,7 +1,6 @@
 package mail
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -12,178 +11,54 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/xvs-project/xvs/internal/smtptest"
 )
 
-// testServer is an SMTP server on 127.0.0.1 that records what it is sent:
-// every line of the dialogue, exactly as received (CRLF included), and the
-// raw data of each message.
-type testServer struct {
-	t  *testing.T
-	ln net.Listener
-	// refuse is the reply to a RCPT TO of these addresses (e.g. "550 no
-	// such user"); silent makes the server accept and never answer.
-	refuse map[string]string
-	silent bool
-
-	mu       sync.Mutex
-	sessions []*session
-	conns    []net.Conn
-	wg       sync.WaitGroup
-	done     chan *session // each finished session
-}
-
-type session struct {
-	lines []string // every line received outside DATA, with its line end
-	data  []string // the lines after DATA up to the final ".", with their line ends
-}
-
-func newTestServer(t *testing.T, configure func(*testServer)) *testServer {
+// newTestServer starts an SMTP server on 127.0.0.1 that greets and
+// answers MAIL with multi-line replies; configure changes its script.
+func newTestServer(t *testing.T, configure func(*smtptest.Script)) *smtptest.Server {
 	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := &testServer{t: t, ln: ln, refuse: map[string]string{}, done: make(chan *session, 100)}
+	sc := smtptest.Good()
+	sc.Greeting = "220-test.example ESMTP\r\n220 ready\r\n" // a multi-line greeting
+	sc.Mail = "250-sender\r\n250 ok\r\n"                    // a multi-line reply
 	if configure != nil {
-		configure(s)
+		configure(&sc)
 	}
-	s.wg.Go(s.accept)
-	t.Cleanup(s.close)
-	return s
+	return smtptest.New(t, sc)
 }
 
-func (s *testServer) addr() string { return s.ln.Addr().String() }
-
-func (s *testServer) close() {
-	s.ln.Close()
-	s.mu.Lock()
-	for _, c := range s.conns {
-		c.Close()
-	}
-	s.mu.Unlock()
-	s.wg.Wait()
-}
-
-func (s *testServer) accept() {
-	for {
-		c, err := s.ln.Accept()
-		if err != nil {
-			return
-		}
-		s.mu.Lock()
-		s.conns = append(s.conns, c)
-		s.mu.Unlock()
-		s.wg.Go(func() { s.serve(c) })
-	}
-}
-
-func (s *testServer) serve(c net.Conn) {
-	defer c.Close()
-	if s.silent {
-		io := make([]byte, 1)
-		c.Read(io) // until the client gives up or the test ends
-		return
-	}
-	ses := &session{}
-	defer func() {
-		s.mu.Lock()
-		s.sessions = append(s.sessions, ses)
-		s.mu.Unlock()
-		s.done <- ses
-	}()
-	r := bufio.NewReader(c)
-	say := func(lines ...string) { c.Write([]byte(strings.Join(lines, "\r\n") + "\r\n")) }
-	say("220-test.example ESMTP", "220 ready") // a multi-line greeting
-	for {
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return
-		}
-		ses.lines = append(ses.lines, line)
-		cmd := strings.TrimRight(line, "\r\n")
-		verb, arg, _ := strings.Cut(cmd, " ")
-		switch strings.ToUpper(verb) {
-		case "HELO":
-			say("250 test.example")
-		case "MAIL":
-			say("250-sender", "250 ok") // a multi-line reply
-		case "RCPT":
-			addr := strings.TrimPrefix(arg, "TO:")
-			if reply, ok := s.refuse[strings.Trim(addr, "<>")]; ok {
-				say(reply)
-			} else {
-				say("250 ok")
-			}
-		case "DATA":
-			say("354 go ahead")
-			for {
-				l, err := r.ReadString('\n')
-				if err != nil {
-					return
-				}
-				if l == ".\r\n" {
-					break
-				}
-				ses.data = append(ses.data, l)
-			}
-			say("250 queued")
-		case "QUIT":
-			say("221 bye")
-			return
-		default:
-			say("500 what?")
-		}
-	}
-}
-
-// wait returns the next finished session, failing the test after 10 s.
-func (s *testServer) wait() *session {
-	s.t.Helper()
-	select {
-	case ses := <-s.done:
-		return ses
-	case <-time.After(10 * time.Second):
-		s.t.Fatal("no SMTP session ended in 10 s")
-		return nil
-	}
-}
+// addr returns the server's "host:port".
+func addr(srv *smtptest.Server) string { return srv.Addr().String() }
 
 // commands returns the session's lines without their line ends, failing
 // the test if one did not end with CRLF.
-func (ses *session) commands(t *testing.T) []string {
+func commands(t *testing.T, ses smtptest.Session) []string {
 	t.Helper()
-	var out []string
-	for _, l := range ses.lines {
+	for _, l := range ses.Lines {
 		if !strings.HasSuffix(l, "\r\n") {
 			t.Errorf("line %q does not end with CRLF", l)
 		}
-		out = append(out, strings.TrimSuffix(l, "\r\n"))
 	}
-	return out
+	return ses.Commands()
 }
 
-// message returns the header lines and the body lines of the message
-// with the dot-stuffing undone, failing the test if a line did not end
-// with CRLF.
-func (ses *session) message(t *testing.T) (headers, body []string) {
+// message returns the session's message and its header and body lines
+// with the dot-stuffing undone, failing the test if the session sent no
+// message or a line did not end with CRLF.
+func message(t *testing.T, ses smtptest.Session) (m smtptest.Message, headers, body []string) {
 	t.Helper()
-	inBody := false
-	for _, l := range ses.data {
+	if len(ses.Messages) != 1 {
+		t.Fatalf("%d messages in the session %q, want 1", len(ses.Messages), ses.Commands())
+	}
+	m = ses.Messages[0]
+	for _, l := range m.Data {
 		if !strings.HasSuffix(l, "\r\n") {
 			t.Errorf("message line %q does not end with CRLF", l)
 		}
-		l = strings.TrimSuffix(l, "\r\n")
-		l = strings.TrimPrefix(l, ".")
-		switch {
-		case inBody:
-			body = append(body, l)
-		case l == "":
-			inBody = true
-		default:
-			headers = append(headers, l)
-		}
 	}
-	return headers, body
+	headers, body = m.Text()
+	return m, headers, body
 }
 
 var testDate = time.Date(2021, 3, 1, 9, 44, 8, 0, time.FixedZone("", 3600))
@@ -197,10 +72,10 @@ func TestSendDialogueAndMessage(t *testing.T) {
 		Body:    "=> VRRP Instance is now owning VRRP VIPs <=\n.starts with a dot\n..two dots\r\n.\nlast",
 		Date:    testDate,
 	}
-	if err := Send(context.Background(), Server{Addr: srv.addr(), Helo: "lb1.example.com", Timeout: 5 * time.Second}, m); err != nil {
+	if err := Send(context.Background(), Server{Addr: addr(srv), Helo: "lb1.example.com", Timeout: 5 * time.Second}, m); err != nil {
 		t.Fatal(err)
 	}
-	ses := srv.wait()
+	ses := srv.NextSession()
 	wantCmds := []string{
 		"HELO lb1.example.com",
 		"MAIL FROM:<ka@example.com>",
@@ -209,12 +84,13 @@ func TestSendDialogueAndMessage(t *testing.T) {
 		"DATA",
 		"QUIT",
 	}
-	if got := ses.commands(t); !slices.Equal(got, wantCmds) {
+	if got := commands(t, ses); !slices.Equal(got, wantCmds) {
 		t.Errorf("dialogue:\n got %q\nwant %q", got, wantCmds)
 	}
+	sent, headers, body := message(t, ses)
 	// Dot-stuffing on the wire: every line starting with "." has one more.
 	var stuffed []string
-	for _, l := range ses.data {
+	for _, l := range sent.Data {
 		if strings.HasPrefix(l, ".") {
 			stuffed = append(stuffed, strings.TrimSuffix(l, "\r\n"))
 		}
@@ -222,7 +98,6 @@ func TestSendDialogueAndMessage(t *testing.T) {
 	if want := []string{"..starts with a dot", "...two dots", ".."}; !slices.Equal(stuffed, want) {
 		t.Errorf("dot-stuffed lines %q, want %q", stuffed, want)
 	}
-	headers, body := ses.message(t)
 	wantHeaders := []string{
 		"Date: Mon, 01 Mar 2021 09:44:08 +0100",
 		"From: Keepalived <ka@example.com>",
@@ -246,14 +121,14 @@ func TestSendDialogueAndMessage(t *testing.T) {
 func TestSendDefaults(t *testing.T) {
 	srv := newTestServer(t, nil)
 	before := time.Now().Add(-time.Second)
-	if err := Send(context.Background(), Server{Addr: srv.addr()}, Message{From: "a@example.com", To: []string{"b@example.com"}, Subject: "s"}); err != nil {
+	if err := Send(context.Background(), Server{Addr: addr(srv)}, Message{From: "a@example.com", To: []string{"b@example.com"}, Subject: "s"}); err != nil {
 		t.Fatal(err)
 	}
-	ses := srv.wait()
-	if got := ses.commands(t)[0]; got != "HELO localhost" {
+	ses := srv.NextSession()
+	if got := commands(t, ses)[0]; got != "HELO localhost" {
 		t.Errorf("HELO without a name: %q, want HELO localhost", got)
 	}
-	headers, _ := ses.message(t)
+	_, headers, _ := message(t, ses)
 	date, err := time.Parse(time.RFC1123Z, strings.TrimPrefix(headers[0], "Date: "))
 	if err != nil || date.Before(before) || date.After(time.Now().Add(time.Second)) {
 		t.Errorf("Date of a message without one: %q (%v), want now", headers[0], err)
@@ -264,16 +139,16 @@ func TestSendHeaderValuesStayOnOneLine(t *testing.T) {
 	srv := newTestServer(t, nil)
 	m := Message{From: "a@example.com\r\nBcc: evil@example.com", To: []string{"b@example.com"},
 		Subject: "hi\nBcc: evil@example.com", Date: testDate}
-	if err := Send(context.Background(), Server{Addr: srv.addr(), Helo: "x\r\nRCPT TO:<evil@example.com>"}, m); err != nil {
+	if err := Send(context.Background(), Server{Addr: addr(srv), Helo: "x\r\nRCPT TO:<evil@example.com>"}, m); err != nil {
 		t.Fatal(err)
 	}
-	ses := srv.wait()
-	for _, c := range ses.commands(t) {
+	ses := srv.NextSession()
+	for _, c := range commands(t, ses) {
 		if strings.HasPrefix(c, "RCPT") && strings.Contains(c, "evil") {
-			t.Errorf("a CRLF in the HELO name made a command: %q", ses.commands(t))
+			t.Errorf("a CRLF in the HELO name made a command: %q", ses.Commands())
 		}
 	}
-	headers, _ := ses.message(t)
+	_, headers, _ := message(t, ses)
 	for _, h := range headers {
 		if strings.HasPrefix(h, "Bcc") {
 			t.Errorf("a CRLF in a header value made a header: %q", headers)
@@ -282,14 +157,16 @@ func TestSendHeaderValuesStayOnOneLine(t *testing.T) {
 }
 
 func TestSendRefusedRecipient(t *testing.T) {
-	srv := newTestServer(t, func(s *testServer) { s.refuse["nobody@example.com"] = "550 5.1.1 no such user" })
+	srv := newTestServer(t, func(s *smtptest.Script) {
+		s.Refuse = map[string]string{"nobody@example.com": "550 5.1.1 no such user\r\n"}
+	})
 	m := Message{From: "a@example.com", To: []string{"b@example.com", "nobody@example.com", "c@example.com"}, Subject: "s"}
-	err := Send(context.Background(), Server{Addr: srv.addr(), Timeout: 5 * time.Second}, m)
+	err := Send(context.Background(), Server{Addr: addr(srv), Timeout: 5 * time.Second}, m)
 	if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "550 5.1.1 no such user") {
 		t.Fatalf("Send to a refused recipient: %v, want ErrRefused with the server's reply", err)
 	}
 	want := []string{"HELO localhost", "MAIL FROM:<a@example.com>", "RCPT TO:<b@example.com>", "RCPT TO:<nobody@example.com>", "QUIT"}
-	if got := srv.wait().commands(t); !slices.Equal(got, want) {
+	if got := commands(t, srv.NextSession()); !slices.Equal(got, want) {
 		t.Errorf("dialogue after a refusal:\n got %q\nwant %q (no DATA, QUIT sent)", got, want)
 	}
 }
@@ -320,11 +197,11 @@ func TestSendServerDown(t *testing.T) {
 }
 
 func TestSendTimeoutAndCancel(t *testing.T) {
-	srv := newTestServer(t, func(s *testServer) { s.silent = true })
+	srv := smtptest.New(t, smtptest.Script{}) // accepts and never answers
 	m := Message{From: "a@example.com", To: []string{"b@example.com"}}
 
 	start := time.Now()
-	err := Send(context.Background(), Server{Addr: srv.addr(), Timeout: 200 * time.Millisecond}, m)
+	err := Send(context.Background(), Server{Addr: addr(srv), Timeout: 200 * time.Millisecond}, m)
 	var nerr net.Error
 	if !errors.As(err, &nerr) || !nerr.Timeout() {
 		t.Errorf("Send to a server that never greets: %v, want a timeout", err)
@@ -336,7 +213,7 @@ func TestSendTimeoutAndCancel(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(100*time.Millisecond, cancel)
 	start = time.Now()
-	err = Send(ctx, Server{Addr: srv.addr(), Timeout: time.Minute}, m)
+	err = Send(ctx, Server{Addr: addr(srv), Timeout: time.Minute}, m)
 	if !errors.Is(err, context.Canceled) {
 		t.Errorf("Send cancelled: %v, want context.Canceled", err)
 	}
@@ -405,7 +282,7 @@ func TestQueueSends(t *testing.T) {
 	srv := newTestServer(t, nil)
 	log, lb := newLog()
 	q := NewQueue(QueueConfig{Log: log})
-	s := Server{Addr: srv.addr(), Helo: "lb1", Timeout: 5 * time.Second}
+	s := Server{Addr: addr(srv), Helo: "lb1", Timeout: 5 * time.Second}
 	for _, subj := range []string{"one", "two"} {
 		if !q.Enqueue(s, Message{From: "a@example.com", To: []string{"b@example.com"}, Subject: subj}) {
 			t.Fatalf("Enqueue %s dropped", subj)
@@ -413,7 +290,7 @@ func TestQueueSends(t *testing.T) {
 	}
 	var subjects []string
 	for range 2 {
-		headers, _ := srv.wait().message(t)
+		_, headers, _ := message(t, srv.NextSession())
 		subjects = append(subjects, headers[2])
 	}
 	if want := []string{"Subject: one", "Subject: two"}; !slices.Equal(subjects, want) {
@@ -435,11 +312,11 @@ func TestQueueSends(t *testing.T) {
 // refuses the recipient fails every message; Enqueue returns at once
 // regardless, each failure is counted and one line a minute is logged.
 func TestQueueFailuresAreCountedNotBlocking(t *testing.T) {
-	refusing := newTestServer(t, func(s *testServer) { s.refuse["b@example.com"] = "550 no" })
+	refusing := newTestServer(t, func(s *smtptest.Script) { s.Refuse = map[string]string{"b@example.com": "550 no\r\n"} })
 	for _, tc := range []struct {
 		desc string
 		addr string
-	}{{"down", downAddr(t)}, {"refusing RCPT", refusing.addr()}} {
+	}{{"down", downAddr(t)}, {"refusing RCPT", addr(refusing)}} {
 		t.Run(tc.desc, func(t *testing.T) {
 			log, lb := newLog()
 			q := NewQueue(QueueConfig{Log: log})
@@ -518,9 +395,9 @@ func TestQueueFullDrops(t *testing.T) {
 // its context lasts; then the send in progress is abandoned (failed) and
 // the rest dropped.
 func TestQueueCloseGivesUp(t *testing.T) {
-	srv := newTestServer(t, func(s *testServer) { s.silent = true })
+	srv := smtptest.New(t, smtptest.Script{}) // accepts and never answers
 	q := NewQueue(QueueConfig{})
-	s := Server{Addr: srv.addr(), Timeout: time.Minute}
+	s := Server{Addr: addr(srv), Timeout: time.Minute}
 	for range 3 {
 		q.Enqueue(s, Message{From: "a@example.com", To: []string{"b@example.com"}})
 	}
