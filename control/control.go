@@ -405,13 +405,17 @@ func (d *Director) removeKernelVIPs() {
 // served only while the VIP is owned.
 func (d *Director) setServices(list []*nat.Service) error {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	prev := d.wanted
 	d.wanted = list
 	if err := d.publish(); err != nil {
 		d.wanted = prev
+		d.mu.Unlock()
 		return err
 	}
+	d.mu.Unlock()
+	// Wait for the real servers' link-layer addresses outside d.mu, which
+	// the VRRP runner takes (setOwned never waits for them).
+	d.Dataplane.AwaitNeighbours(time.Second)
 	return nil
 }
 

@@ -371,11 +371,30 @@ func (d *Dataplane) SetServices(list []*nat.Service) error {
 		return err
 	}
 	d.eng.SetServices(list)
-	if missing := d.neigh.Resolve(time.Second, addrs...); len(missing) > 0 {
+	// Ask, never wait here: SetServices runs under the callers' locks,
+	// the VRRP runner's among them (AwaitNeighbours waits).
+	d.neigh.Request(addrs...)
+	return nil
+}
+
+// AwaitNeighbours waits up to timeout until the link-layer addresses of
+// the real servers being served are known (SetServices asked the kernel
+// for them), so that their first frames are not dropped for want of one,
+// and logs those still unknown. Call it without holding locks others
+// need: it may take the whole timeout.
+func (d *Dataplane) AwaitNeighbours(timeout time.Duration) {
+	d.mu.Lock()
+	var addrs [][4]byte
+	for _, s := range d.current {
+		for _, r := range s.Reals {
+			addrs = append(addrs, r.Addr)
+		}
+	}
+	d.mu.Unlock()
+	if missing := d.neigh.Resolve(timeout, addrs...); len(missing) > 0 {
 		d.log.Warn("real servers without a link-layer address yet; their first frames wait for ARP",
 			zap.Int("count", len(missing)), zap.String("first", netip.AddrFrom4(missing[0]).String()))
 	}
-	return nil
 }
 
 // syncMaps writes the current services and the configured and draining

@@ -237,27 +237,39 @@ func (n *Neighbours) poke(a [4]byte) {
 	c.Close()
 }
 
+// unknown returns those of addrs that no watched interface can address
+// yet.
+func (n *Neighbours) unknown(addrs [][4]byte) [][4]byte {
+	var out [][4]byte
+	for _, a := range addrs {
+		known := false
+		for _, p := range n.links {
+			if _, _, ok := p.Load().resolve(a); ok {
+				known = true
+				break
+			}
+		}
+		if !known {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// Request makes the kernel resolve those of the given addresses that no
+// watched interface can address yet, without waiting for the answers.
+func (n *Neighbours) Request(addrs ...[4]byte) {
+	for _, a := range n.unknown(addrs) {
+		n.poke(a)
+	}
+}
+
 // Resolve makes the kernel resolve those of the given addresses that no
 // watched interface can address yet (e.g. the real servers when services
 // are installed) and waits until they are known or the timeout passes. It
 // returns the addresses still unknown.
 func (n *Neighbours) Resolve(timeout time.Duration, addrs ...[4]byte) [][4]byte {
-	unknown := func() [][4]byte {
-		var out [][4]byte
-		for _, a := range addrs {
-			known := false
-			for _, p := range n.links {
-				if _, _, ok := p.Load().resolve(a); ok {
-					known = true
-					break
-				}
-			}
-			if !known {
-				out = append(out, a)
-			}
-		}
-		return out
-	}
+	unknown := func() [][4]byte { return n.unknown(addrs) }
 	missing := unknown()
 	for _, a := range missing {
 		n.poke(a)
