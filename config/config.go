@@ -480,6 +480,19 @@ type VRRPInstance struct {
 	// SMTPAlert is smtp_alert: whether state changes send mail; nil when
 	// not set (Mail.VRRPAlert decides).
 	SMTPAlert *bool `json:",omitempty"`
+	// UseVMAC is use_vmac: the VIPs are answered for, and announced,
+	// with the virtual router MAC address 00:00:5e:00:01:VRID (RFC 5798
+	// §7.3) instead of Interface's own, so that a failover changes no
+	// client's ARP cache. xvs puts that address in the NIC's filter with
+	// a macvlan interface on Interface while it runs, as keepalived does.
+	UseVMAC bool `json:",omitempty"`
+	// VMACName is use_vmac's interface name; empty when not given
+	// (keepalived's default, vrrp.VRID, is used).
+	VMACName string `json:",omitempty"`
+	// VMACXmitBase is vmac_xmit_base: adverts go out with Interface's
+	// own MAC address rather than the virtual one. It is cleared without
+	// use_vmac and set with unicast_peer, each with a warning.
+	VMACXmitBase bool `json:",omitempty"`
 }
 
 // Track is one line of track_interface or track_script: a name with an

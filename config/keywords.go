@@ -93,7 +93,7 @@ var notActedVRRP = set(
 	"notify_master_rx_lower_pri", "garp_interval",
 	"gna_interval", "garp_extra_if", "vmac_garp_intvl",
 	"higher_prio_send_advert",
-	"dont_track_primary", "use_vmac", "use_vmac_addr", "vmac_xmit_base",
+	"dont_track_primary", "use_vmac_addr",
 	"use_ipvlan", "native_ipv6", "strict_mode", "accept", "no_accept",
 	"debug", "check_unicast_src", "kernel_rx_buf_size",
 	"old_unicast_checksum", "promote_secondaries", "linkbeat_use_polling",

@@ -20,6 +20,8 @@ type vrrpExtra struct {
 	scaaSet bool  // skip_check_adv_addr given
 	// nopreemptPos is where nopreempt is; zero when not given.
 	nopreemptPos Pos
+	// vmac is what use_vmac and vmac_xmit_base said (vmac.go).
+	vmac vmacExtra
 }
 
 func (in *interp) vrrpInstance(st *stmt) {
@@ -114,6 +116,13 @@ func (in *interp) vrrpInstance(st *stmt) {
 			ok = in.vrrpSyncDaemonInterface(s, st)
 		case "smtp_alert":
 			in.smtpAlert(s, &vi.SMTPAlert)
+		case "use_vmac":
+			ok = in.useVMAC(s, &vi, &extra.vmac)
+		case "vmac_xmit_base":
+			if ok = in.bare(s); ok {
+				vi.VMACXmitBase = true
+				extra.vmac.xmitBasePos = s.kw.pos
+			}
 		case "virtual_ipaddress":
 			in.noArgs(s)
 			if !in.needBlock(s, `"virtual_ipaddress { 198.18.0.100/24 dev eth0 }"`) {
@@ -629,6 +638,7 @@ func (in *interp) finishVRRP() {
 		}
 		vi.TrackScripts = in.checkTrackScripts(vi.TrackScripts)
 	}
+	in.finishVMAC()
 	for i := range in.spec.VRRPSyncGroups {
 		sg := &in.spec.VRRPSyncGroups[i]
 		sg.TrackScripts = in.checkTrackScripts(sg.TrackScripts)

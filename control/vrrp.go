@@ -36,6 +36,9 @@ type VRRPStatus struct {
 	Since     time.Time `json:"since"`
 	// Transitions counts state changes since start.
 	Transitions uint64 `json:"transitions"`
+	// VMAC is use_vmac's address and interface, "00:00:5e:00:01:33 on
+	// vrrp.51"; empty without use_vmac.
+	VMAC string `json:"vmac,omitempty"`
 }
 
 // vrrpDropReasons are the reasons a received advertisement is not used;
@@ -128,6 +131,11 @@ type vrrpInstance struct {
 	base    int
 	notify  notifyScripts
 	ipID    uint16
+	// use_vmac (vmac.go): the VMAC and its interface's name ("" without
+	// use_vmac), and the interface while it exists.
+	vmac     [6]byte
+	vmacName string
+	vmacLink netlink.Link
 }
 
 // trackEvent says that something tracked changed: a link (script nil),
@@ -195,10 +203,17 @@ func newVRRPRunner(spec *config.Spec, p *Plan, dp *dataplane.Dataplane, log *zap
 		}
 	}
 	byName := map[string]*vrrpInstance{}
+	vmacs := VMACNames(spec.VRRPInstances)
 	for _, in := range spec.VRRPInstances {
 		inst, err := r.newInstance(spec, p, in, scripts)
 		if err != nil {
 			return nil, err
+		}
+		if name := vmacs[in.Name]; name != "" {
+			if name == p.WAN || name == p.LAN {
+				return nil, fmt.Errorf("%s: vrrp_instance %s: use_vmac %s is xvs's WAN or LAN interface; the VMAC interface needs a name of its own", in.Pos, in.Name, name)
+			}
+			inst.setVMAC(name)
 		}
 		if inst.notify, err = mkNotifies(in.NotifyMaster, in.NotifyBackup, in.NotifyFault, in.NotifyStop, in.Notify); err != nil {
 			return nil, fmt.Errorf("vrrp_instance %s: %w", in.Name, err)
@@ -258,6 +273,7 @@ func newVRRPRunner(spec *config.Spec, p *Plan, dp *dataplane.Dataplane, log *zap
 		st.Name, st.Interface, st.VRID = inst.spec.Name, inst.link.Attrs().Name, inst.spec.VirtualRouterID
 		st.Version, st.State, st.Base, st.Priority = inst.m.Config().Version, inst.m.State().String(), inst.base, inst.base
 		st.Group = inst.g.name
+		st.VMAC = inst.vmacStatus()
 		for _, v := range inst.spec.VirtualIPs {
 			st.VIPs = append(st.VIPs, v.Prefix.String())
 		}
@@ -442,6 +458,12 @@ func (r *vrrpRunner) run(ctx context.Context) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	_ = unix.Setpriority(unix.PRIO_PROCESS, unix.Gettid(), -10) // best effort
+	// use_vmac's interfaces go after the sockets close, on every return
+	// (vmac.go).
+	defer r.removeVMACs()
+	if err := r.setupVMACs(); err != nil {
+		return err
+	}
 	for _, inst := range r.insts {
 		idx := inst.link.Attrs().Index
 		if r.socks[idx] != nil {
@@ -585,7 +607,7 @@ func (r *vrrpRunner) publishOwned() {
 			continue
 		}
 		for _, v := range inst.spec.VirtualIPs {
-			list = append(list, dataplane.Owned{Addr: v.Prefix.Addr().As4(), Ifindex: inst.link.Attrs().Index, MAC: inst.mac})
+			list = append(list, dataplane.Owned{Addr: v.Prefix.Addr().As4(), Ifindex: inst.link.Attrs().Index, MAC: inst.vipMAC()})
 		}
 	}
 	if r.onOwned != nil {
@@ -691,12 +713,17 @@ func (r *vrrpRunner) sendAdvert(inst *vrrpInstance, prio uint8) {
 	adv := inst.m.Advert(prio)
 	for _, dst := range inst.dst {
 		inst.ipID++
-		frame, err := vrrp.AppendAdvertFrame(sock.buf[:0], vrrp.FrameParams{SrcMAC: inst.mac, Src: inst.src, Dst: dst, ID: inst.ipID}, &adv)
+		frame, err := inst.advertFrame(sock.buf[:0], &adv, dst)
 		if err != nil {
 			r.log.Error("building a VRRP advert", zap.String("instance", inst.spec.Name), zap.Error(err))
 			return
 		}
-		if err := sock.sendIP(frame, dst); err != nil {
+		if inst.advertsFromVMAC() {
+			err = sock.sendFrame(frame) // from the VMAC (vmac.go)
+		} else {
+			err = sock.sendIP(frame, dst)
+		}
+		if err != nil {
 			r.log.Warn("sending a VRRP advert", zap.String("instance", inst.spec.Name), zap.Stringer("to", dst), zap.Error(err))
 			continue
 		}
@@ -711,7 +738,7 @@ func (r *vrrpRunner) sendGARPs(inst *vrrpInstance, n int) {
 		return
 	}
 	for _, v := range inst.spec.VirtualIPs {
-		frame, err := vrrp.AppendGARPFrame(r.garpBuf[:0], inst.mac, v.Prefix.Addr())
+		frame, err := inst.garpFrame(r.garpBuf[:0], v.Prefix.Addr())
 		if err != nil {
 			continue
 		}
@@ -746,6 +773,9 @@ func (r *vrrpRunner) applyTracking(inst *vrrpInstance, now time.Time) {
 		return err == nil && l.Attrs().Flags&net.FlagUp != 0 && l.Attrs().OperState != netlink.OperDown
 	}
 	if !up(inst.spec.Interface) {
+		fault = true
+	}
+	if inst.vmacName != "" && !r.vmacUp(inst) {
 		fault = true
 	}
 	for _, t := range inst.spec.TrackInterfaces {
@@ -802,6 +832,9 @@ func (r *vrrpRunner) watchLinks(ctx context.Context) {
 	names := map[string]bool{}
 	for _, inst := range r.insts {
 		names[inst.spec.Interface] = true
+		if inst.vmacName != "" {
+			names[inst.vmacName] = true
+		}
 		for _, t := range inst.spec.TrackInterfaces {
 			names[t.Name] = true
 		}
@@ -819,10 +852,13 @@ func (r *vrrpRunner) watchLinks(ctx context.Context) {
 				continue
 			}
 			up := u.Attrs().Flags&net.FlagUp != 0 && u.Attrs().OperState != netlink.OperDown
-			if prev, seen := state[name]; seen && prev == up {
+			if u.Header.Type == unix.RTM_DELLINK {
+				delete(state, name) // gone: always worth a look
+			} else if prev, seen := state[name]; seen && prev == up {
 				continue
+			} else {
+				state[name] = up
 			}
-			state[name] = up
 			select {
 			case r.track <- trackEvent{}:
 			case <-ctx.Done():

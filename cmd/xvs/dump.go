@@ -4,11 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/netip"
 	"strings"
 	"time"
 
 	"github.com/xvs-project/xvs/config"
+	"github.com/xvs-project/xvs/control"
+	"github.com/xvs-project/xvs/vrrp"
 )
 
 // checkDump is what xvs check -d and --json print: the configuration as
@@ -68,6 +71,11 @@ type dumpVRRP struct {
 	Preempt   string   `json:"preempt"`
 	VIPs      []string `json:"virtual_ipaddress"`
 	Tracks    []string `json:"track,omitempty"`
+	// VMAC is use_vmac's address and interface, "00:00:5e:00:01:33 on
+	// vrrp.51"; XmitBase is vmac_xmit_base (adverts from the interface's
+	// own MAC).
+	VMAC     string `json:"use_vmac,omitempty"`
+	XmitBase bool   `json:"vmac_xmit_base,omitempty"`
 }
 
 // dumpSyncGroup is a vrrp_sync_group in the dump.
@@ -106,6 +114,7 @@ func makeDump(spec *config.Spec) checkDump {
 		}
 		d.Services = append(d.Services, s)
 	}
+	vmacs := control.VMACNames(spec.VRRPInstances)
 	for _, vi := range spec.VRRPInstances {
 		v := dumpVRRP{Name: vi.Name, State: vi.State, Interface: vi.Interface, VRID: vi.VirtualRouterID,
 			Priority: vi.Priority, Advert: vi.AdvertInterval.Seconds(), Version: vi.Version, Preempt: "yes", VIPs: []string{}}
@@ -132,6 +141,10 @@ func makeDump(spec *config.Spec) checkDump {
 		}
 		for _, tr := range vi.TrackScripts {
 			v.Tracks = append(v.Tracks, "script "+tr.Name)
+		}
+		if vi.UseVMAC {
+			mac := vrrp.VirtualMAC(uint8(vi.VirtualRouterID))
+			v.VMAC, v.XmitBase = net.HardwareAddr(mac[:]).String()+" on "+vmacs[vi.Name], vi.VMACXmitBase
 		}
 		d.VRRPInstances = append(d.VRRPInstances, v)
 	}
@@ -247,6 +260,13 @@ func writeDump(w io.Writer, spec *config.Spec) {
 			v.Name, v.State, v.Interface, v.VRID, v.Priority, secs(v.Advert), v.Version, v.Preempt, strings.Join(v.VIPs, " "))
 		for _, tr := range v.Tracks {
 			fmt.Fprintf(w, "  track %s\n", tr)
+		}
+		if v.VMAC != "" {
+			xmit := ""
+			if v.XmitBase {
+				xmit = ", adverts from " + v.Interface + "'s own MAC (vmac_xmit_base)"
+			}
+			fmt.Fprintf(w, "  use_vmac %s%s\n", v.VMAC, xmit)
 		}
 	}
 	for _, g := range d.SyncGroups {

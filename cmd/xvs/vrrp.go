@@ -64,7 +64,11 @@ func writeVRRP(w io.Writer, st []control.VRRPStatus, now time.Time) {
 		if master == "" {
 			master = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", s.Name, group, s.Interface, s.VRID, s.Version, s.State, prio, since, master, strings.Join(s.VIPs, ","))
+		iface := s.Interface
+		if s.VMAC != "" {
+			iface += " (use_vmac " + s.VMAC + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\n", s.Name, group, iface, s.VRID, s.Version, s.State, prio, since, master, strings.Join(s.VIPs, ","))
 	}
 	tw.Flush()
 }
