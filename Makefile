@@ -66,7 +66,7 @@ lint:
 # that fails is written to the package's testdata/fuzz, to be committed as
 # a regression seed with its fix.
 FUZZTIME ?= 30s
-FUZZ_TARGETS := nat:FuzzEngine internal/header:FuzzHeaders config:FuzzLex config:FuzzParse \
+FUZZ_TARGETS := nat:FuzzEngine internal/header:FuzzHeaders internal/header:FuzzIPv6 config:FuzzLex config:FuzzParse \
 	connsync:FuzzDecode vrrp:FuzzDecode healthcheck:FuzzParseHex healthcheck:FuzzSplitCommand \
 	healthcheck:FuzzDNSMessage
 fuzz:

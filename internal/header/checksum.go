@@ -99,6 +99,20 @@ func ChecksumUpdate32(checksum uint16, old, new [4]byte) uint16 {
 	return ^fold32(s)
 }
 
+// ChecksumUpdate128 is ChecksumUpdate16 for a change of a 128-bit,
+// 16-bit-aligned field such as an IPv6 address, from old to new.
+func ChecksumUpdate128(checksum uint16, old, new [16]byte) uint16 {
+	// A 32-bit word w = hi<<16 | lo is congruent to hi + lo modulo
+	// 0xffff, and its 32-bit complement to ^hi + ^lo, so the words can be
+	// added 32 bits at a time; 1 + 8 terms below 2^32 cannot overflow a
+	// uint64.
+	s := uint64(^checksum)
+	for i := 0; i < 16; i += 4 {
+		s += uint64(^binary.BigEndian.Uint32(old[i:])) + uint64(binary.BigEndian.Uint32(new[i:]))
+	}
+	return ^fold64(s)
+}
+
 // PseudoHeaderSum returns the unfolded ones' complement sum of the IPv4
 // pseudo-header used by the TCP and UDP checksums (RFC 793, RFC 768): the
 // source and destination addresses, the protocol number and the transport
@@ -164,6 +178,80 @@ func ComputeTransportChecksum(proto uint8, ip IPv4, l4 []byte) uint16 {
 	}
 	// Sum around the checksum field, which sits at an even offset, instead
 	// of zeroing it.
+	acc := sum64(l4[:off], uint64(initial))
+	acc = sum64(l4[off+2:], acc)
+	c := ^fold64(acc)
+	if proto == ProtocolUDP && c == 0 {
+		c = 0xffff
+	}
+	return c
+}
+
+// PseudoHeaderSumIPv6 returns the unfolded ones' complement sum of the
+// IPv6 pseudo-header used by the TCP, UDP and ICMPv6 checksums (RFC 8200
+// §8.1, RFC 4443 §2.3): the source and destination addresses, the
+// upper-layer packet length (header plus payload, extension headers before
+// it excluded) and the upper-layer protocol number. With a Routing header
+// the destination is the final one; UpperLayer refuses packets where that
+// is not the address in the fixed header. Pass the result as the initial
+// value of Checksum over the upper-layer message.
+func PseudoHeaderSumIPv6(proto uint8, src, dst [16]byte, length uint32) uint32 {
+	var s uint32
+	for i := 0; i < 16; i += 2 {
+		s += uint32(binary.BigEndian.Uint16(src[i:])) + uint32(binary.BigEndian.Uint16(dst[i:]))
+	}
+	return s + length>>16 + length&0xffff + uint32(proto)
+}
+
+// TransportChecksumValidIPv6 reports whether the checksum of the
+// upper-layer message l4 carried in ip is correct. It is the IPv6 form of
+// TransportChecksumValid.
+//
+// proto is ProtocolTCP, ProtocolUDP or ProtocolICMPv6; for any other
+// protocol it returns false. l4 must be the whole upper-layer message,
+// exactly as delimited by the payload length (ip[off:] for the off
+// ParseIPv6 returns; for UDP, also equal to the UDP length field); its
+// length is what enters the pseudo-header. l4 must be at least the minimum
+// header size of proto. Unlike IPv4, IPv6 makes the UDP checksum
+// mandatory (RFC 8200 §8.1): a UDP checksum of 0 is reported as invalid.
+// Only ip's addresses are read.
+func TransportChecksumValidIPv6(proto uint8, ip IPv6, l4 []byte) bool {
+	switch proto {
+	case ProtocolTCP, ProtocolICMPv6:
+	case ProtocolUDP:
+		if UDP(l4).Checksum() == 0 {
+			return false
+		}
+	default:
+		return false
+	}
+	ps := PseudoHeaderSumIPv6(proto, ip.SourceAddress(), ip.DestinationAddress(), uint32(len(l4)))
+	return Checksum(l4, ps) == 0xffff
+}
+
+// ComputeTransportChecksumIPv6 computes the checksum of the upper-layer
+// message l4 carried in ip from scratch, ignoring the value currently in
+// its checksum field, and returns the value to store in that field. It
+// does not modify l4. It is the IPv6 form of ComputeTransportChecksum, for
+// tests, slow paths and messages built from scratch: its cost is linear in
+// the message length.
+//
+// proto, ip and l4 are as for TransportChecksumValidIPv6. For UDP a
+// computed checksum of 0 is returned as 0xffff. For an unknown protocol
+// it returns 0.
+func ComputeTransportChecksumIPv6(proto uint8, ip IPv6, l4 []byte) uint16 {
+	var off int
+	switch proto {
+	case ProtocolTCP:
+		off = tcpChecksum
+	case ProtocolUDP:
+		off = udpChecksum
+	case ProtocolICMPv6:
+		off = icmpv6Checksum
+	default:
+		return 0
+	}
+	initial := PseudoHeaderSumIPv6(proto, ip.SourceAddress(), ip.DestinationAddress(), uint32(len(l4)))
 	acc := sum64(l4[:off], uint64(initial))
 	acc = sum64(l4[off+2:], acc)
 	c := ^fold64(acc)

@@ -87,3 +87,11 @@ func (b TCP) SetDestinationPortWithChecksumUpdate(p uint16) {
 func (b TCP) UpdateChecksumForAddress(old, new [4]byte) {
 	b.SetChecksum(ChecksumUpdate32(b.Checksum(), old, new))
 }
+
+// UpdateChecksumForIPv6Address updates the checksum for a change of one
+// address of the IPv6 pseudo-header from old to new; IPv6's
+// SetSourceAddressWithChecksumUpdate and
+// SetDestinationAddressWithChecksumUpdate call it.
+func (b TCP) UpdateChecksumForIPv6Address(old, new [16]byte) {
+	b.SetChecksum(ChecksumUpdate128(b.Checksum(), old, new))
+}

@@ -73,3 +73,14 @@ func (b UDP) UpdateChecksumForAddress(old, new [4]byte) {
 		b.setUpdatedChecksum(ChecksumUpdate32(c, old, new))
 	}
 }
+
+// UpdateChecksumForIPv6Address updates the checksum, unless the datagram
+// has none, for a change of one address of the IPv6 pseudo-header from old
+// to new; IPv6's SetSourceAddressWithChecksumUpdate and
+// SetDestinationAddressWithChecksumUpdate call it. A checksum of 0 is
+// invalid over IPv6 (see TransportChecksumValidIPv6) and is left as it is.
+func (b UDP) UpdateChecksumForIPv6Address(old, new [16]byte) {
+	if c := b.Checksum(); c != 0 {
+		b.setUpdatedChecksum(ChecksumUpdate128(c, old, new))
+	}
+}
