@@ -235,7 +235,7 @@ func (d *Dataplane) layout() error {
 		}
 		w.wanTx, w.lanTx = w.wanPorts[0], w.lanPorts[0]
 		for _, p := range append(w.wanPorts[:len(w.wanPorts):len(w.wanPorts)], w.lanPorts...) {
-			w.fds = append(w.fds, unix.PollFd{Fd: int32(p.sock.FD()), Events: unix.POLLIN})
+			w.fds = append(w.fds, unix.PollFd{Fd: int32(p.ring.FD()), Events: unix.POLLIN})
 		}
 	}
 	for _, w := range d.workers[len(plan):] {
@@ -278,7 +278,7 @@ func (d *Dataplane) open(l netlink.Link, role Role, queue int, umem *xsk.UMEM, f
 	if d.queues[k] == nil {
 		d.queues[k] = new(QueueStats)
 	}
-	return &port{sock: s, umem: umem, mode: s.Mode().String(), role: role, queue: queue, ifindex: l.Attrs().Index, counts: d.queues[k]}, nil
+	return &port{ring: &xskRing{Socket: s, umem: umem}, mode: s.Mode().String(), role: role, queue: queue, ifindex: l.Attrs().Index, counts: d.queues[k]}, nil
 }
 
 // busyPollUsec is how long a poll or sendto on a worker's socket busy-polls

@@ -45,11 +45,11 @@ const batchSize = 64
 // port is one receive queue of one side that a worker owns: its AF_XDP
 // socket and the queue's own counters.
 type port struct {
-	sock *xsk.Socket
-	// umem is the frame area of sock: the worker's shared one, or the
-	// socket's own when the kernel would not share.
-	umem    *xsk.UMEM
-	mode    string // how sock is bound (xsk.Mode.String)
+	// ring is the queue's AF_XDP socket over its UMEM (an *xskRing): the
+	// worker's shared UMEM, or the socket's own when the kernel would not
+	// share.
+	ring    ring
+	mode    string // how the socket is bound (xsk.Mode.String)
 	role    Role
 	queue   int
 	ifindex int
@@ -84,8 +84,16 @@ type worker struct {
 	// (Dataplane.DrainSync). It outlives re-layouts with the worker.
 	syncq *nat.SyncQueue
 
-	descs     [batchSize]xsk.Desc
-	hints     [batchSize]nat.Hint
+	// descs, frames and hints are the batch pump took, its frames'
+	// bytes and their lookups' prefetch hints.
+	descs  [batchSize]xsk.Desc
+	frames [batchSize][]byte
+	hints  [batchSize]nat.Hint
+	// txDescs are the frames forward staged for the transmit ring, ntx
+	// of them, and txDests their real servers; flush queues them.
+	txDescs   [batchSize]xsk.Desc
+	txDests   [batchSize]uint32
+	ntx       int
 	lastDest  uint32    // the real server of the frame rewrite last passed (nat.Result.Dest)
 	dests     destStats // traffic per real server
 	local     Counters  // counted since the last publish
@@ -135,7 +143,7 @@ func (w *worker) run(stop *atomic.Bool) {
 // what it sent, tops its fill ring up from the free frames, and returns how
 // many frames it still has to send.
 func (w *worker) kick(p *port) int {
-	s := p.sock
+	s := p.ring
 	pending := 0
 	if s.Pending() > 0 {
 		if err := s.Kick(); err != nil {
@@ -156,13 +164,18 @@ func (w *worker) kick(p *port) int {
 // pump moves one batch from the port's socket to the other side's port tx
 // and returns how many frames it took. A frame forwarded between sockets
 // of one UMEM is rewritten in place and its descriptor moved to tx's
-// transmit ring; every other frame the batch took is freed.
+// transmit ring; every other frame the batch took is freed. Its calls of
+// the rings are per batch (Receive, Frames, SharesUMEM, then flush's
+// TransmitBatch); only control frames, answers, drops and the copy path
+// make calls per frame.
 func (w *worker) pump(p *port, tx *port, inbound bool, now int64) int {
-	rx := p.sock
+	rx := p.ring
 	n := rx.Receive(w.descs[:])
 	if n == 0 {
 		return 0
 	}
+	descs, frames := w.descs[:n], w.frames[:n]
+	rx.Frames(descs, frames)
 	p.rx += uint64(n)
 	p.batches++
 	var view *linkView
@@ -178,92 +191,114 @@ func (w *worker) pump(p *port, tx *port, inbound bool, now int64) int {
 	}
 	// Control frames (VRRP) first, so that a full batch of data never
 	// delays an advertisement; they are rare, so the pass is a cheap scan.
-	for i := 0; i < n; i++ {
-		d := w.descs[i]
-		frame := rx.Frame(d)
-		switch kindOf(frame) {
+	// A frame dealt with here is marked done with a nil frames[i] (a
+	// received frame, even empty, is never nil).
+	for i := range frames {
+		switch kindOf(frames[i]) {
 		case frameData:
 			continue
 		case frameControl:
-			if w.ctl != nil && w.ctl.put(frame, p.ifindex) {
+			if w.ctl != nil && w.ctl.put(frames[i], p.ifindex) {
 				w.local[CounterControl]++
 			} else {
 				w.local[CounterControlDropped]++
 			}
-			p.umem.Free(d.Addr)
+			rx.Free(descs[i].Addr)
 		case frameAnswer:
 			// Made in place by the classifier: back out where it came.
-			if rx.Transmit(d) {
+			if rx.TransmitBatch(descs[i:i+1]) == 1 {
 				w.local[CounterAnswers]++
 			} else {
-				p.umem.Free(d.Addr)
+				rx.Free(descs[i].Addr)
 				w.local[nat.DropTxFull]++
 			}
 		}
-		w.descs[i].Len = 0
+		frames[i] = nil
 	}
 	// A frame's lookup misses the cache twice (its index cell, then its
 	// entry) in a large table, and in a small one too once the kernel's
 	// own packet work has gone through the caches: start all of the
 	// batch's loads before the first lookup, so that the misses overlap.
-	for i := 0; i < n; i++ {
-		if w.descs[i].Len != 0 {
-			w.hints[i] = w.eng.Prefetch(rx.Frame(w.descs[i]), inbound)
+	for i, f := range frames {
+		if f != nil {
+			w.hints[i] = w.eng.Prefetch(f, inbound)
 		} else {
 			w.hints[i] = nat.Hint{}
 		}
 	}
-	for i := 0; i < n; i++ {
+	for i := range n {
 		w.eng.PrefetchEntry(w.hints[i])
 	}
-	for i := 0; i < n; i++ {
-		if d := w.descs[i]; d.Len != 0 {
-			w.local[w.forward(d, p, tx, view, srcMAC, inbound, now)]++
+	move := rx.SharesUMEM(tx.ring)
+	for i, f := range frames {
+		if f != nil {
+			if drop := w.forward(descs[i], f, p, tx, move, view, srcMAC, inbound, now); drop != nat.DropNone {
+				w.local[drop]++
+			}
 		}
 	}
+	w.flush(tx, inbound)
 	return n
 }
 
-// forward rewrites the frame d received on rx and queues it on tx,
-// returning nat.DropNone or the reason it was dropped. The frame moves
-// without a copy when both sockets share a UMEM; otherwise it is copied
-// into a frame of tx's. Either way rx's frame is handed on or freed.
-func (w *worker) forward(d xsk.Desc, rx, tx *port, view *linkView, srcMAC [6]byte, inbound bool, now int64) nat.Drop {
-	frame := rx.sock.Frame(d)
+// forward rewrites frame, the bytes of d received on rx, and stages it for
+// tx's transmit ring, returning nat.DropNone (staged: flush sends and
+// counts it) or the reason it was dropped. With move (rx and tx share a
+// UMEM) the frame moves without a copy, as its descriptor; otherwise it is
+// copied into a frame of tx's. Either way rx's frame is handed on or
+// freed. At most batchSize frames may be staged before a flush.
+func (w *worker) forward(d xsk.Desc, frame []byte, rx, tx *port, move bool, view *linkView, srcMAC [6]byte, inbound bool, now int64) nat.Drop {
 	if drop := w.rewrite(frame, view, srcMAC, inbound, now); drop != nat.DropNone {
-		rx.umem.Free(d.Addr)
+		rx.ring.Free(d.Addr)
 		return drop
 	}
-	if rx.umem == tx.umem {
-		if !tx.sock.Transmit(d) {
-			rx.umem.Free(d.Addr)
-			return nat.DropTxFull
-		}
-	} else {
-		addr, buf, ok := tx.sock.TxFrame()
+	if !move {
+		addr, buf, ok := tx.ring.TxFrame()
 		if !ok {
-			rx.umem.Free(d.Addr)
+			rx.ring.Free(d.Addr)
 			return nat.DropTxFull
 		}
 		if len(frame) > len(buf) {
-			tx.umem.Free(addr)
-			rx.umem.Free(d.Addr)
+			tx.ring.Free(addr)
+			rx.ring.Free(d.Addr)
 			return nat.DropTooBig
 		}
 		copy(buf, frame)
-		rx.umem.Free(d.Addr)
-		if !tx.sock.Transmit(xsk.Desc{Addr: addr, Len: uint32(len(frame))}) {
-			tx.umem.Free(addr)
-			return nat.DropTxFull
-		}
+		rx.ring.Free(d.Addr)
+		d = xsk.Desc{Addr: addr, Len: uint32(len(frame))}
 	}
-	if inbound {
-		w.local[CounterTxLAN]++
-	} else {
-		w.local[CounterTxWAN]++
-	}
-	w.dests.count(w.lastDest, inbound, len(frame)-header.EthernetSize) // IPVS counts IP bytes
+	w.txDescs[w.ntx] = d
+	w.txDests[w.ntx] = w.lastDest
+	w.ntx++
 	return nat.DropNone
+}
+
+// flush queues the frames forward staged on tx's transmit ring, in one
+// call, and counts them: each the ring took as forwarded and transmitted
+// (and in its real server's traffic), each beyond its room as tx_full,
+// freed. A staged frame is in tx's UMEM either way: moved when rx shares
+// it, copied into it otherwise.
+func (w *worker) flush(tx *port, inbound bool) {
+	n := w.ntx
+	if n == 0 {
+		return
+	}
+	w.ntx = 0
+	staged := w.txDescs[:n]
+	sent := tx.ring.TransmitBatch(staged)
+	for _, d := range staged[sent:] {
+		tx.ring.Free(d.Addr)
+	}
+	w.local[nat.DropNone] += uint64(sent)
+	w.local[nat.DropTxFull] += uint64(n - sent)
+	if inbound {
+		w.local[CounterTxLAN] += uint64(sent)
+	} else {
+		w.local[CounterTxWAN] += uint64(sent)
+	}
+	for i, d := range staged[:sent] {
+		w.dests.count(w.txDests[i], inbound, int(d.Len)-header.EthernetSize) // IPVS counts IP bytes
+	}
 }
 
 // rewrite is the per-frame work before transmission: nat's validation,
