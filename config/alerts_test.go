@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"reflect"
 	"strings"
 	"testing"
@@ -68,67 +67,49 @@ func TestMailForms(t *testing.T) {
 	}
 }
 
+// mailOf gives the Mail of global_defs.
+func mailOf(s *Spec) any { return s.Global.Mail }
+
 // TestMailDiagnostics: the adjustments keepalived makes with a report are
 // warnings, settings that send nothing are noted.
 func TestMailDiagnostics(t *testing.T) {
-	tests := []struct {
-		desc string
-		src  string
-		want []string
-		mail Mail
-	}{
+	runWarnCases(t, parseNamed("t.conf"), []warnCase{
 		{
 			desc: "smtp_connect_timeout 0 is 1 s",
 			src:  "global_defs {\n smtp_connect_timeout 0\n}\n",
-			want: []string{`t.conf:2:23: warning: smtp_connect_timeout must be greater than 0; 1 is used, as keepalived does`},
-			mail: Mail{ConnectTimeout: time.Second},
+			get:  mailOf,
+			want: Mail{ConnectTimeout: time.Second},
+			warn: []string{`t.conf:2:23: warning: smtp_connect_timeout must be greater than 0; 1 is used, as keepalived does`},
 		},
 		{
 			desc: "an empty notification_email block",
 			src:  "global_defs {\n notification_email {\n }\n}\n",
-			want: []string{`t.conf:2:2: warning: notification_email block is empty; it adds no address, as in keepalived`},
-			mail: Mail{ToPos: Pos{"t.conf", 2, 2}},
+			get:  mailOf,
+			want: Mail{ToPos: Pos{"t.conf", 2, 2}},
+			warn: []string{`t.conf:2:2: warning: notification_email block is empty; it adds no address, as in keepalived`},
 		},
 		{
 			desc: "addresses without a server",
 			src:  "global_defs {\n notification_email {\n  a@example.com\n }\n}\n",
-			want: []string{`t.conf:2:2: note: notification_email without smtp_server: no mail is sent, as in keepalived`},
-			mail: Mail{To: []string{"a@example.com"}, ToPos: Pos{"t.conf", 2, 2}},
+			get:  mailOf,
+			want: Mail{To: []string{"a@example.com"}, ToPos: Pos{"t.conf", 2, 2}},
+			warn: []string{`t.conf:2:2: note: notification_email without smtp_server: no mail is sent, as in keepalived`},
 		},
 		{
 			desc: "a server without addresses",
 			src:  "global_defs {\n smtp_server 198.18.0.25\n}\n",
-			want: []string{`t.conf:2:14: note: smtp_server without notification_email addresses: no mail is sent, as in keepalived`},
-			mail: Mail{Server: "198.18.0.25", ServerPos: Pos{"t.conf", 2, 14}},
+			get:  mailOf,
+			want: Mail{Server: "198.18.0.25", ServerPos: Pos{"t.conf", 2, 14}},
+			warn: []string{`t.conf:2:14: note: smtp_server without notification_email addresses: no mail is sent, as in keepalived`},
 		},
-	}
-	for _, tc := range tests {
-		t.Run(tc.desc, func(t *testing.T) {
-			spec, err := Parse("t.conf", []byte(tc.src))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for _, w := range spec.Warnings {
-				got = append(got, w.String())
-			}
-			if !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("diagnostics\n got %q\nwant %q", got, tc.want)
-			}
-			if !reflect.DeepEqual(spec.Global.Mail, tc.mail) {
-				t.Errorf("Mail\n got %+v\nwant %+v", spec.Global.Mail, tc.mail)
-			}
-		})
-	}
+	})
 }
 
 // TestMailErrors: only a block where none belongs (or none where one
 // does) stops the file.
 func TestMailErrors(t *testing.T) {
 	g := func(lines string) string { return "global_defs {\n" + lines + "}\n" }
-	tests := []struct {
-		desc, src, want string
-	}{
+	runErrorCases(t, parseNamed("t.conf"), []errorCase{
 		{"notification_email without a block", g(" notification_email admin@example.com\n"),
 			"t.conf:2:21: notification_email takes no value; unexpected \"admin@example.com\"\n" +
 				`t.conf:2:2: notification_email needs a block, e.g. "notification_email { admin@example.com }"`},
@@ -139,19 +120,7 @@ func TestMailErrors(t *testing.T) {
 		{"smtp_alert with a block", g(" smtp_alert {\n }\n"), `t.conf:2:13: smtp_alert does not open a block`},
 		{"real_server smtp_alert with a block", "virtual_server 198.18.0.1 80 {\n protocol TCP\n real_server 198.18.1.1 80 {\n  smtp_alert {\n  }\n }\n}\n",
 			`t.conf:4:14: smtp_alert does not open a block`},
-	}
-	for _, tc := range tests {
-		t.Run(tc.desc, func(t *testing.T) {
-			_, err := Parse("t.conf", []byte(tc.src))
-			var perr *Error
-			if !errors.As(err, &perr) {
-				t.Fatalf("Parse: %v, want an *Error", err)
-			}
-			if got := err.Error(); got != tc.want {
-				t.Errorf("error\n got %s\nwant %s", got, tc.want)
-			}
-		})
-	}
+	})
 }
 
 // TestMailWarnings: what keepalived reports and goes on with is a

@@ -114,12 +114,7 @@ func TestStockLVSNAT(t *testing.T) {
 }
 
 func TestValues(t *testing.T) {
-	tests := []struct {
-		desc string
-		src  string
-		get  func(*Spec) any
-		want any
-	}{
+	runValueCases(t, parseNamed("t.conf"), []valueCase{
 		{
 			desc: "delay_loop with decimals",
 			src:  "virtual_server 198.18.0.1 80 {\n delay_loop 0.25\n}",
@@ -198,18 +193,7 @@ func TestValues(t *testing.T) {
 			get:  func(s *Spec) any { return [2]any{s.VRRPInstances[0].VirtualIPs[0].Dev, s.Warnings[0].String()} },
 			want: [2]any{"", `t.conf:4:14: warning: unknown keyword "frob"`},
 		},
-	}
-	for _, tc := range tests {
-		t.Run(tc.desc, func(t *testing.T) {
-			spec, err := Parse("t.conf", []byte(tc.src))
-			if err != nil {
-				t.Fatalf("Parse: %v", err)
-			}
-			if got := tc.get(spec); !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("got %#v, want %#v", got, tc.want)
-			}
-		})
-	}
+	})
 }
 
 func TestDeterministic(t *testing.T) {

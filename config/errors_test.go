@@ -8,11 +8,7 @@ import (
 )
 
 func TestErrors(t *testing.T) {
-	tests := []struct {
-		desc string
-		src  string
-		want string // the whole error text
-	}{
+	runErrorCases(t, parseNamed("bad.conf"), []errorCase{
 		{
 			desc: "real_server weight is not a number",
 			src: `virtual_server 198.18.0.100 80 {
@@ -287,25 +283,7 @@ vrrp_instance VI_1 {
 			src:  strings.Repeat("a {\n", 60) + strings.Repeat("}\n", 60),
 			want: `bad.conf:51:3: blocks are nested more than 50 deep`,
 		},
-	}
-	for _, tc := range tests {
-		t.Run(tc.desc, func(t *testing.T) {
-			spec, err := Parse("bad.conf", []byte(tc.src))
-			if err == nil {
-				t.Fatalf("Parse succeeded, want error:\n%s", tc.want)
-			}
-			if spec != nil {
-				t.Errorf("Parse returned a Spec with its error")
-			}
-			var perr *Error
-			if !errors.As(err, &perr) {
-				t.Fatalf("error is %T, want *Error", err)
-			}
-			if got := err.Error(); got != tc.want {
-				t.Errorf("wrong error\n got: %s\nwant: %s", got, tc.want)
-			}
-		})
-	}
+	})
 }
 
 func TestTooManyErrors(t *testing.T) {

@@ -1,11 +1,9 @@
 package config
 
 import (
-	"errors"
 	"fmt"
 	"net/netip"
 	"path/filepath"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -17,12 +15,7 @@ func parseTest(src string) (*Spec, error) {
 }
 
 func TestFeatureValues(t *testing.T) {
-	tests := []struct {
-		desc string
-		src  string
-		get  func(*Spec) any
-		want any
-	}{
+	runValueCases(t, parseTest, []valueCase{
 		{
 			desc: "advert_int in hundredths with VRRP version 3",
 			src:  "vrrp_instance V {\n version 3\n virtual_router_id 1\n advert_int 0.01\n}",
@@ -223,18 +216,7 @@ func TestFeatureValues(t *testing.T) {
 			get:  func(s *Spec) any { return s.Global.RouterID },
 			want: "lb1",
 		},
-	}
-	for _, tc := range tests {
-		t.Run(tc.desc, func(t *testing.T) {
-			spec, err := parseTest(tc.src)
-			if err != nil {
-				t.Fatalf("Parse: %v", err)
-			}
-			if got := tc.get(spec); !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("got %#v, want %#v", got, tc.want)
-			}
-		})
-	}
+	})
 }
 
 func TestFeatureErrors(t *testing.T) {
@@ -242,11 +224,7 @@ func TestFeatureErrors(t *testing.T) {
 	rs := func(lines string) string {
 		return "virtual_server 198.18.0.1 80 {\n real_server 198.18.1.1 80 {\n" + lines + " }\n}\n"
 	}
-	tests := []struct {
-		desc string
-		src  string
-		want string // the whole error text
-	}{
+	runErrorCases(t, parseTest, []errorCase{
 		{"version other than 2 or 3", vrrp(" version 4\n"), `t.conf:3:10: version "4" is not a number between 2 and 3`},
 		{"advert_int not whole seconds with VRRP version 2", vrrp(" advert_int 0.5\n"),
 			`t.conf:3:13: advert_int "0.5" is not whole seconds between 1 and 255, as VRRP version 2 needs (vrrp_instance "V")`},
@@ -326,19 +304,7 @@ func TestFeatureErrors(t *testing.T) {
 		{"$_RANDOM", "global_defs {\n router_id ${_RANDOM 1 9}\n}\n",
 			`t.conf:2:12: $_RANDOM is not supported by xvs: the same files must always give the same configuration`},
 		{"~SEQ", "~SEQ(N, 1, 3) real_server 198.18.1.$N 80\n", `t.conf:1:1: ~SEQ is not supported by xvs`},
-	}
-	for _, tc := range tests {
-		t.Run(tc.desc, func(t *testing.T) {
-			_, err := parseTest(tc.src)
-			var perr *Error
-			if !errors.As(err, &perr) {
-				t.Fatalf("got %v, want *Error:\n%s", err, tc.want)
-			}
-			if got := err.Error(); got != tc.want {
-				t.Errorf("wrong error\n got: %s\nwant: %s", got, tc.want)
-			}
-		})
-	}
+	})
 }
 
 // TestDefinitionsAcrossIncludes checks that definitions are shared by

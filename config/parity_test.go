@@ -1,9 +1,6 @@
 package config
 
-import (
-	"reflect"
-	"testing"
-)
+import "testing"
 
 // TestKeepalivedAdjustments: what keepalived reports and goes on with is a
 // warning in xvs too, with the same outcome (a value defaulted, a line or
@@ -16,13 +13,7 @@ func TestKeepalivedAdjustments(t *testing.T) {
 	vs := func(lines string) string {
 		return "virtual_server 198.18.0.100 80 {\n protocol TCP\n" + lines + "}\n"
 	}
-	tests := []struct {
-		desc string
-		src  string
-		get  func(*Spec) any
-		want any
-		warn []string
-	}{
+	runWarnCases(t, parseNamed("t.conf"), []warnCase{
 		{"state other than MASTER or BACKUP is BACKUP", vi(" state SLAVE\n"),
 			func(s *Spec) any { return s.VRRPInstances[0].State }, "BACKUP",
 			[]string{`t.conf:4:8: warning: state "SLAVE" is not MASTER or BACKUP (in capitals); BACKUP is used, as keepalived does`}},
@@ -63,23 +54,5 @@ func TestKeepalivedAdjustments(t *testing.T) {
 		{"a valid garp_interval is a note", vi(" garp_interval 0.5\n"),
 			func(s *Spec) any { return s.Warnings[0].Note }, true,
 			[]string{`t.conf:4:2: note: keyword "garp_interval" is accepted but not acted on yet`}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.desc, func(t *testing.T) {
-			s, err := Parse("t.conf", []byte(tc.src))
-			if err != nil {
-				t.Fatalf("Parse: %v", err)
-			}
-			if got := tc.get(s); !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("got %#v, want %#v", got, tc.want)
-			}
-			var warns []string
-			for _, w := range s.Warnings {
-				warns = append(warns, w.String())
-			}
-			if !reflect.DeepEqual(warns, tc.warn) {
-				t.Errorf("warnings:\n%q\nwant:\n%q", warns, tc.warn)
-			}
-		})
-	}
+	})
 }

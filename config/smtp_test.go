@@ -1,7 +1,6 @@
 package config
 
 import (
-	"errors"
 	"net/netip"
 	"reflect"
 	"strings"
@@ -132,64 +131,51 @@ func TestSMTPCheckForms(t *testing.T) {
 	}
 }
 
+// smtpDiags gives every diagnostic, in order, as "file:line:col:
+// message"; the one that says an SMTP_CHECK checks its real server too
+// is given with its kind, so that it is checked to be a note: keepalived
+// -t says nothing about it, so it must not fail xvs check.
+func smtpDiags(s *Spec) any {
+	var got []string
+	for _, w := range s.Warnings {
+		d := w.Pos.String() + ": " + w.Msg
+		if strings.Contains(w.Msg, "SMTP_CHECK of real server") {
+			d = w.String()
+		}
+		got = append(got, d)
+	}
+	return got
+}
+
 // TestSMTPCheckDiagnostics checks that SMTP_CHECK is acted on (no "not
 // acted on" warning any more) and what its blocks still warn about.
 func TestSMTPCheckDiagnostics(t *testing.T) {
-	tests := []struct {
-		desc string
-		src  string
-		want []string // every warning, in order, as "file:line:col: message"
-	}{
-		{"SMTP_CHECK is acted on", smtpRS("  SMTP_CHECK {\n   helo_name mx.example.com\n  }\n"), nil},
+	runValueCases(t, parseTest, []valueCase{
+		{"SMTP_CHECK is acted on", smtpRS("  SMTP_CHECK {\n   helo_name mx.example.com\n  }\n"), smtpDiags, []string(nil)},
 		{"fwmark and bind_if are accepted but not acted on, in a host block too",
 			smtpRS("  SMTP_CHECK {\n   connect_ip 198.18.1.1\n   fwmark 7\n   host {\n    bind_if eth0\n   }\n  }\n"),
-			[]string{`t.conf:7:4: keyword "fwmark" is accepted but not acted on yet`,
+			smtpDiags, []string{`t.conf:7:4: keyword "fwmark" is accepted but not acted on yet`,
 				`t.conf:9:5: keyword "bind_if" is accepted but not acted on yet`}},
 		{"connect_timeout beside host blocks: the real server is checked too",
 			smtpRS("  SMTP_CHECK {\n   retry 2\n   connect_timeout 3\n   bindto 198.18.1.254\n   host {\n    connect_ip 198.18.2.10\n   }\n  }\n"),
-			[]string{`t.conf:7:4: note: SMTP_CHECK of real server 198.18.1.1 has host blocks and sets connect_timeout itself, so it checks the real server's ` +
+			smtpDiags, []string{`t.conf:7:4: note: SMTP_CHECK of real server 198.18.1.1 has host blocks and sets connect_timeout itself, so it checks the real server's ` +
 				`own address and port too, as keepalived 2.2 does; put connect_timeout in each host block to check the hosts alone`}},
 		{"connect_port beside host blocks says where the checker's own dialogue goes: no warning",
-			smtpRS("  SMTP_CHECK {\n   connect_timeout 3\n   connect_port 25\n   host {\n    connect_ip 198.18.2.10\n   }\n  }\n"), nil},
-		{"connect_timeout without host blocks: no warning", smtpRS("  SMTP_CHECK {\n   connect_timeout 3\n  }\n"), nil},
+			smtpRS("  SMTP_CHECK {\n   connect_timeout 3\n   connect_port 25\n   host {\n    connect_ip 198.18.2.10\n   }\n  }\n"), smtpDiags, []string(nil)},
+		{"connect_timeout without host blocks: no warning", smtpRS("  SMTP_CHECK {\n   connect_timeout 3\n  }\n"), smtpDiags, []string(nil)},
 		{"bind_to is not a keepalived keyword", smtpRS("  SMTP_CHECK {\n   bind_to 198.18.1.254\n  }\n"),
-			[]string{`t.conf:6:4: unknown keyword "bind_to"`}},
+			smtpDiags, []string{`t.conf:6:4: unknown keyword "bind_to"`}},
 		{"virtualhost is not an SMTP_CHECK keyword", smtpRS("  SMTP_CHECK {\n   host {\n    virtualhost www.example.com\n   }\n  }\n"),
-			[]string{`t.conf:7:5: unknown keyword "virtualhost"`}},
+			smtpDiags, []string{`t.conf:7:5: unknown keyword "virtualhost"`}},
 		{"host is only an SMTP_CHECK keyword", smtpRS("  TCP_CHECK {\n   host {\n   }\n  }\n"),
-			[]string{`t.conf:6:4: unknown keyword "host"`}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.desc, func(t *testing.T) {
-			spec, err := parseTest(tc.src)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for _, w := range spec.Warnings {
-				d := w.Pos.String() + ": " + w.Msg
-				if strings.Contains(w.Msg, "SMTP_CHECK of real server") {
-					// Check the kind of this one: keepalived -t says
-					// nothing about it, so it must not fail xvs check.
-					d = w.String()
-				}
-				got = append(got, d)
-			}
-			if !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("warnings\n got: %q\nwant: %q", got, tc.want)
-			}
-		})
-	}
+			smtpDiags, []string{`t.conf:6:4: unknown keyword "host"`}},
+	})
 }
 
 // TestSMTPCheckErrors checks the errors of SMTP_CHECK blocks, with their
 // positions.
 func TestSMTPCheckErrors(t *testing.T) {
-	tests := []struct {
-		desc string
-		src  string
-		want string // the whole error text
-	}{
+	runErrorCases(t, parseTest, []errorCase{
 		{"helo_name without a value", smtpRS("  SMTP_CHECK {\n   helo_name\n  }\n"),
 			`t.conf:6:4: helo_name needs a value, e.g. "helo_name mx1.example.com"`},
 		{"helo_name of two words", smtpRS("  SMTP_CHECK {\n   helo_name mx1 example.com\n  }\n"),
@@ -228,17 +214,5 @@ func TestSMTPCheckErrors(t *testing.T) {
 			`t.conf:7:11: SMTP_CHECK retry "x" is not a number between 0 and 2147483647`},
 		{"SMTP_CHECK outside a real server", "virtual_server 198.18.0.1 25 {\n SMTP_CHECK {\n }\n protocol TCP\n}\n",
 			`t.conf:2:2: SMTP_CHECK is only allowed inside a real_server block`},
-	}
-	for _, tc := range tests {
-		t.Run(tc.desc, func(t *testing.T) {
-			_, err := parseTest(tc.src)
-			var perr *Error
-			if !errors.As(err, &perr) {
-				t.Fatalf("got %v, want *Error:\n%s", err, tc.want)
-			}
-			if got := err.Error(); got != tc.want {
-				t.Errorf("wrong error\n got: %s\nwant: %s", got, tc.want)
-			}
-		})
-	}
+	})
 }

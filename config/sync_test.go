@@ -1,9 +1,7 @@
 package config
 
 import (
-	"errors"
 	"net/netip"
-	"reflect"
 	"testing"
 )
 
@@ -15,12 +13,7 @@ func vrrpVI1(lines string) string {
 }
 
 func TestSyncValues(t *testing.T) {
-	tests := []struct {
-		desc string
-		src  string
-		get  func(*Spec) any
-		want any
-	}{
+	runValueCases(t, parseTest, []valueCase{
 		{
 			desc: "the full global form, before the instance it names",
 			src:  "global_defs {\n lvs_sync_daemon eth1 VI_1 id 7 maxlen 1400 port 8849 ttl 2 group 239.1.2.3\n}\n" + vrrpVI1(""),
@@ -171,37 +164,13 @@ func TestSyncValues(t *testing.T) {
 			get:  func(s *Spec) any { x := s.XVS; return [3]any{x.SyncThreshold, x.SyncPeriod, x.SyncThresholdSet} },
 			want: [3]any{0, 0, true},
 		},
-	}
-	for _, tc := range tests {
-		t.Run(tc.desc, func(t *testing.T) {
-			spec, err := parseTest(tc.src)
-			if err != nil {
-				t.Fatalf("Parse: %v", err)
-			}
-			if got := tc.get(spec); !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("got %#v, want %#v", got, tc.want)
-			}
-		})
-	}
-}
-
-// diagStrings returns each diagnostic as a string.
-func diagStrings(diags []Diagnostic) []string {
-	var out []string
-	for _, d := range diags {
-		out = append(out, d.String())
-	}
-	return out
+	})
 }
 
 func TestSyncErrors(t *testing.T) {
 	global := func(line string) string { return "global_defs {\n " + line + "\n}\n" + vrrpVI1("") }
 	xvs := func(line string) string { return "xvs {\n " + line + "\n}\n" }
-	tests := []struct {
-		desc string
-		src  string
-		want string // the whole error text
-	}{
+	runErrorCases(t, parseTest, []errorCase{
 		{"lvs_sync_daemon without an interface", global("lvs_sync_daemon"),
 			`t.conf:2:2: lvs_sync_daemon needs an interface and the vrrp_instance whose state decides who sends, e.g. "lvs_sync_daemon eth1 VI_1"`},
 		{"interface name too long", global("lvs_sync_daemon eth0123456789abc VI_1"),
@@ -270,17 +239,5 @@ func TestSyncErrors(t *testing.T) {
 			`t.conf:2:17: sync_threshold 50 is not below the period 50, which the kernel requires unless the period is 0, e.g. "sync_threshold 3 50"`},
 		{"sloppy_tcp with a word other than on/off", xvs("sloppy_tcp maybe"),
 			`t.conf:2:13: sloppy_tcp "maybe" is not one of true, false, on, off, yes, no`},
-	}
-	for _, tc := range tests {
-		t.Run(tc.desc, func(t *testing.T) {
-			_, err := parseTest(tc.src)
-			var perr *Error
-			if !errors.As(err, &perr) {
-				t.Fatalf("got %v, want *Error:\n%s", err, tc.want)
-			}
-			if got := err.Error(); got != tc.want {
-				t.Errorf("wrong error\n got: %s\nwant: %s", got, tc.want)
-			}
-		})
-	}
+	})
 }

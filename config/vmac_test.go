@@ -1,8 +1,6 @@
 package config
 
 import (
-	"errors"
-	"reflect"
 	"strconv"
 	"testing"
 )
@@ -22,61 +20,43 @@ type vmacFields struct {
 	Diags    []string
 }
 
+// vmacOf gives the first instance's vmacFields.
+func vmacOf(s *Spec) any {
+	vi := s.VRRPInstances[0]
+	return vmacFields{Use: vi.UseVMAC, Name: vi.VMACName, XmitBase: vi.VMACXmitBase, Diags: diagStrings(s.Warnings)}
+}
+
 func TestVMACValues(t *testing.T) {
-	tests := []struct {
-		desc string
-		src  string
-		want vmacFields
-	}{
-		{"not given", vmacInst("V", 51, ""), vmacFields{}},
-		{"use_vmac alone: keepalived's default name", vmacInst("V", 51, " use_vmac\n"), vmacFields{Use: true}},
-		{"use_vmac with a name", vmacInst("V", 51, " use_vmac vmac51\n"), vmacFields{Use: true, Name: "vmac51"}},
+	runValueCases(t, parseTest, []valueCase{
+		{"not given", vmacInst("V", 51, ""), vmacOf, vmacFields{}},
+		{"use_vmac alone: keepalived's default name", vmacInst("V", 51, " use_vmac\n"), vmacOf, vmacFields{Use: true}},
+		{"use_vmac with a name", vmacInst("V", 51, " use_vmac vmac51\n"), vmacOf, vmacFields{Use: true, Name: "vmac51"}},
 		{"use_vmac name NAME, for a name that reads as a keyword", vmacInst("V", 51, " use_vmac name group\n"),
-			vmacFields{Use: true, Name: "group"}},
-		{"vmac_xmit_base", vmacInst("V", 51, " use_vmac vrrp.51\n vmac_xmit_base\n"), vmacFields{Use: true, Name: "vrrp.51", XmitBase: true}},
-		{"vmac_xmit_base before use_vmac", vmacInst("V", 51, " vmac_xmit_base\n use_vmac\n"), vmacFields{Use: true, XmitBase: true}},
+			vmacOf, vmacFields{Use: true, Name: "group"}},
+		{"vmac_xmit_base", vmacInst("V", 51, " use_vmac vrrp.51\n vmac_xmit_base\n"), vmacOf, vmacFields{Use: true, Name: "vrrp.51", XmitBase: true}},
+		{"vmac_xmit_base before use_vmac", vmacInst("V", 51, " vmac_xmit_base\n use_vmac\n"), vmacOf, vmacFields{Use: true, XmitBase: true}},
 		{"netlink_notify_msg and group are noted, not acted on", vmacInst("V", 51, " use_vmac vrrp.51 netlink_notify_msg group 7\n"),
-			vmacFields{Use: true, Name: "vrrp.51", Diags: []string{
+			vmacOf, vmacFields{Use: true, Name: "vrrp.51", Diags: []string{
 				`t.conf:4:19: note: keyword "use_vmac netlink_notify_msg" is accepted but not acted on yet`,
 				`t.conf:4:38: note: keyword "use_vmac group" is accepted but not acted on yet`}}},
 		{"a second name is ignored, as keepalived does", vmacInst("V", 51, " use_vmac one\n use_vmac two\n"),
-			vmacFields{Use: true, Name: "one", Diags: []string{
+			vmacOf, vmacFields{Use: true, Name: "one", Diags: []string{
 				`t.conf:5:11: warning: use_vmac names interface "one" already (at t.conf:4:11); "two" is ignored, as keepalived does`}}},
 		{"vmac_xmit_base without use_vmac is cleared", vmacInst("V", 51, " vmac_xmit_base\n"),
-			vmacFields{Diags: []string{
+			vmacOf, vmacFields{Diags: []string{
 				`t.conf:4:2: warning: vmac_xmit_base is only acted on with use_vmac; it is ignored, as keepalived does (vrrp_instance "V")`}}},
 		{"unicast_peer implies vmac_xmit_base", vmacInst("V", 51, " use_vmac\n unicast_peer {\n  198.18.0.2\n }\n"),
-			vmacFields{Use: true, XmitBase: true, Diags: []string{
+			vmacOf, vmacFields{Use: true, XmitBase: true, Diags: []string{
 				`t.conf:4:2: warning: use_vmac with unicast_peer needs vmac_xmit_base, as keepalived's manual says; it is implied: adverts go to the peers with the interface's own MAC address (vrrp_instance "V")`}}},
 		{"unicast_peer with vmac_xmit_base given: no warning", vmacInst("V", 51, " use_vmac\n vmac_xmit_base\n unicast_peer {\n  198.18.0.2\n }\n"),
-			vmacFields{Use: true, XmitBase: true}},
+			vmacOf, vmacFields{Use: true, XmitBase: true}},
 		{"use_vmac_addr stays a note", vmacInst("V", 51, " use_vmac\n use_vmac_addr\n"),
-			vmacFields{Use: true, Diags: []string{`t.conf:5:2: note: keyword "use_vmac_addr" is accepted but not acted on yet`}}},
-	}
-	for _, tc := range tests {
-		t.Run(tc.desc, func(t *testing.T) {
-			spec, err := parseTest(tc.src)
-			if err != nil {
-				t.Fatalf("Parse: %v", err)
-			}
-			vi := spec.VRRPInstances[0]
-			got := vmacFields{Use: vi.UseVMAC, Name: vi.VMACName, XmitBase: vi.VMACXmitBase}
-			for _, w := range spec.Warnings {
-				got.Diags = append(got.Diags, w.String())
-			}
-			if !reflect.DeepEqual(got, tc.want) {
-				t.Errorf("got  %#v\nwant %#v", got, tc.want)
-			}
-		})
-	}
+			vmacOf, vmacFields{Use: true, Diags: []string{`t.conf:5:2: note: keyword "use_vmac_addr" is accepted but not acted on yet`}}},
+	})
 }
 
 func TestVMACErrors(t *testing.T) {
-	tests := []struct {
-		desc string
-		src  string
-		want string // the whole error text
-	}{
+	runErrorCases(t, parseTest, []errorCase{
 		{"a MAC address of one's own", vmacInst("V", 51, " use_vmac 02:00:00:00:00:01\n"),
 			`t.conf:4:11: use_vmac "02:00:00:00:00:01": a MAC address of one's own is not supported by xvs; it uses 00:00:5e:00:01:VRID (RFC 5798)`},
 		{"a name too long", vmacInst("V", 51, " use_vmac name vrrp.51.too.long\n"),
@@ -92,19 +72,7 @@ func TestVMACErrors(t *testing.T) {
 			`t.conf:4:11: use_vmac "wan0" is the interface of vrrp_instance "V"; the VMAC interface needs a name of its own`},
 		{"one name for two instances", vmacInst("V", 51, " use_vmac vmac\n") + vmacInst("W", 52, " use_vmac vmac\n"),
 			`t.conf:12:11: use_vmac "vmac" is already the VMAC interface of vrrp_instance "V" (t.conf:4:11)`},
-	}
-	for _, tc := range tests {
-		t.Run(tc.desc, func(t *testing.T) {
-			_, err := parseTest(tc.src)
-			var perr *Error
-			if !errors.As(err, &perr) {
-				t.Fatalf("got %v, want *Error:\n%s", err, tc.want)
-			}
-			if got := err.Error(); got != tc.want {
-				t.Errorf("wrong error\n got: %s\nwant: %s", got, tc.want)
-			}
-		})
-	}
+	})
 }
 
 // TestVMACTwoInstancesDefaultNames: two instances may both take the
