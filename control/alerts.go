@@ -127,16 +127,14 @@ func (a *alerter) set(spec *config.Spec) {
 		c.groups[g.Name] = m.VRRPAlert(g.SMTPAlert)
 	}
 	for _, vs := range spec.VirtualServers {
-		proto := strings.ToLower(vs.Protocol)
-		if proto == "" {
-			proto = "tcp"
-		}
+		pn := protoNumber(vs.Protocol)
+		proto := strings.ToLower(protoName(pn))
 		sa := &serviceAlert{alert: m.VirtualServerAlert(vs.SMTPAlert), name: trio(vs.Addr, proto, vs.Port),
 			quorum: max(vs.Quorum, 1), hysteresis: vs.Hysteresis, reals: map[string]realAlert{}}
 		for _, r := range vs.Reals {
 			sa.reals[netip.AddrPortFrom(r.Addr, r.Port).String()] = realAlert{alert: m.RealServerAlert(r.SMTPAlert), name: trio(r.Addr, proto, r.Port)}
 		}
-		c.services[healthServiceName(vs)] = sa
+		c.services[serviceName(pn, vs.Addr, vs.Port)] = sa
 	}
 	a.cfg.Store(c)
 }

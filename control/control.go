@@ -24,7 +24,6 @@ import (
 	"github.com/xvs-project/xvs/config"
 	"github.com/xvs-project/xvs/connsync"
 	"github.com/xvs-project/xvs/dataplane"
-	"github.com/xvs-project/xvs/internal/header"
 	"github.com/xvs-project/xvs/nat"
 	"github.com/xvs-project/xvs/scheduler"
 	"github.com/xvs-project/xvs/vrrp"
@@ -44,9 +43,17 @@ type Plan struct {
 	// Timeouts are the connection timeouts: IPVS's defaults with
 	// lvs_timeouts applied.
 	Timeouts nat.Timeouts
-	Services []*nat.Service
-	// Spec is the configuration the plan was made from.
-	Spec *config.Spec
+	// Services describe the virtual services, one per virtual_server in
+	// the order of the Spec.
+	Services []ServicePlan
+	// UDPKeepDeadDest is xvs { udp_reschedule off }: UDP flows stay on a
+	// real server the health checks took out (nat.Service.KeepDeadDest).
+	UDPKeepDeadDest bool
+	// Spec is the configuration the plan was made from. Only what is
+	// not planned yet reads it: the VRRP runner, mail alerts, the
+	// reload's test of a VRRP change, and EditReal, which edits it and
+	// reloads.
+	Spec *config.Spec `json:"-"`
 	// counts are the connection counts of every real server of every
 	// virtual service this plan or one before it had; they are never
 	// dropped, since connections may still refer to them.
@@ -159,44 +166,38 @@ func planSpec(spec *config.Spec, prev *Plan) (*Plan, error) {
 		return nil, err
 	}
 	p.CPUs = spec.XVS.CPUs
+	p.UDPKeepDeadDest = spec.XVS.UDPKeepDeadDest
 	for _, vs := range spec.VirtualServers {
-		if !vs.Addr.Is4() {
-			return nil, fmt.Errorf("%s: virtual_server %s: IPv6 services are not supported yet", vs.Pos, vs.Addr)
-		}
-		if vs.Kind != "NAT" {
-			return nil, fmt.Errorf("%s: virtual_server %s %d: lb_kind %s is not supported yet; xvs forwards with NAT", vs.Pos, vs.Addr, vs.Port, vs.Kind)
-		}
-		proto := uint8(header.ProtocolTCP)
-		if vs.Protocol == "UDP" {
-			proto = header.ProtocolUDP
-		}
-		opts, err := scheduler.KeepalivedOptions(vs.Scheduler, vs.SchedulerFlags...)
+		sp, err := planService(vs, spec.Global)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", vs.Pos, err)
+			return nil, err
 		}
-		svc := &nat.Service{VIP: vs.Addr.As4(), Port: vs.Port, Proto: proto,
-			Persistence: vs.PersistenceTimeout, PersistBits: uint8(min(vs.PersistenceGranularity, 32))}
-		servers := make([]scheduler.Server, 0, len(vs.Reals))
-		for _, r := range vs.Reals {
-			key := countsKey{vs.Addr.As4(), vs.Port, proto, netip.AddrPortFrom(r.Addr, r.Port)}
+		for _, r := range sp.Reals {
+			key := sp.key()
+			key.real = r.Addr
 			cnt := counts[key]
 			if cnt == nil {
 				cnt = new(scheduler.Counts)
 				counts[key] = cnt
 			}
 			cnt.SetThresholds(r.UThreshold, r.LThreshold)
-			svc.Reals = append(svc.Reals, nat.Real{Addr: r.Addr.As4(), Port: r.Port, Weight: r.Weight, Counts: cnt})
-			servers = append(servers, scheduler.Server{Weight: r.Weight, Key: netip.AddrPortFrom(r.Addr, r.Port).String(), Counts: cnt})
 		}
-		s, err := scheduler.NewWithOptions(vs.Scheduler, servers, opts)
-		if err != nil {
+		// The scheduler must take the servers (an mh table too small for
+		// them, say).
+		if _, err := natService(&sp, configured(&sp, p.realCounts(&sp)), sp.Options, false); err != nil {
 			return nil, fmt.Errorf("%s: %w", vs.Pos, err)
 		}
-		svc.Sched = s
-		p.Services = append(p.Services, svc)
+		p.Services = append(p.Services, sp)
 	}
 	if err := syncPlan(spec, p, false); err != nil {
 		return nil, err
+	}
+	// The checkers last, as the health checks took them after everything
+	// else before the plan had them.
+	for i, vs := range spec.VirtualServers {
+		if err := planChecks(&p.Services[i], vs, spec.Global); err != nil {
+			return nil, err
+		}
 	}
 	return p, nil
 }
@@ -298,7 +299,7 @@ func (p *Plan) Describe() string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		fmt.Fprintf(&b, "%s %s:%d → %d real servers", protoName(s.Proto), netip.AddrFrom4(s.VIP), s.Port, len(s.Reals))
+		fmt.Fprintf(&b, "%s → %d real servers", s.Name, len(s.Reals))
 	}
 	return b.String()
 }
@@ -517,7 +518,7 @@ func (d *Director) reload(spec *config.Spec) error {
 	d.Engine.SetSloppyTCP(p.SloppyTCP)
 	d.alerts.set(spec)
 	if d.sync != nil {
-		d.sync.setServices(p.Services)
+		d.sync.setServices(p.natServices())
 	}
 	return nil
 }

@@ -10,9 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/xvs-project/xvs/config"
 	"github.com/xvs-project/xvs/healthcheck"
-	"github.com/xvs-project/xvs/internal/header"
 	"github.com/xvs-project/xvs/nat"
 	"github.com/xvs-project/xvs/scheduler"
 	"go.uber.org/zap"
@@ -105,14 +103,14 @@ type jobKey struct {
 
 // healthService is one virtual service as Health follows it.
 type healthService struct {
-	name  string
-	vip   netip.Addr
-	base  *nat.Service // the plan's: all real servers at their configured weights
-	pool  *healthcheck.Pool
-	sched string
-	opts  scheduler.Options
-	reals map[string]int // server name → index in base.Reals
-	sorry *nat.Real      // nil without sorry_server
+	name   string
+	vip    netip.Addr
+	plan   *ServicePlan        // the plan's description: all real servers at their configured weights
+	counts []*scheduler.Counts // of plan.Reals, the plan's
+	pool   *healthcheck.Pool
+	opts   scheduler.Options
+	reals  map[string]int // server name → index in plan.Reals
+	sorry  *member        // nil without sorry_server; its weight unused
 	// sorryShared: the sorry server is one of the real servers, whose
 	// health drives its down flag.
 	sorryShared bool
@@ -139,62 +137,52 @@ func NewHealth(cfg HealthConfig) *Health {
 	return h
 }
 
-// Set makes the services of a plan the ones followed, and hands Apply
-// their pools as the checks' current results allow. services are the
-// plan's (Plan.Services, one per spec.VirtualServers entry), which it
-// does not change. A check that the previous Set had too, unchanged
-// (same service, server, position and keywords), keeps running with its
-// state, so a reload does not forget which servers are down; other checks
-// start afresh (up, or down under alpha). A spec whose checks cannot run
-// (an unknown checker, a bad status_code, a script user that does not
-// exist, …) is refused and nothing changes; an error from Apply is
-// returned once the new checks are in place.
-func (h *Health) Set(spec *config.Spec, services []*nat.Service) error {
+// Set makes the services of plan p the ones followed, and hands Apply
+// their pools as the checks' current results allow; a nil plan has no
+// services. It reads the plan's descriptions (Plan.Services) and
+// connection counts and changes neither. A check that the previous Set
+// had too, unchanged (same service, server, position and keywords), keeps
+// running with its state, so a reload does not forget which servers are
+// down; other checks start afresh (up, or down under alpha). A plan whose
+// checks cannot run (a checker that cannot be made, a script user that
+// does not exist, …) is refused and nothing changes; an error from Apply
+// is returned once the new checks are in place.
+func (h *Health) Set(p *Plan) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.stopped {
 		return fmt.Errorf("health checks: %w", healthcheck.ErrRunnerStopped)
 	}
-	var g config.Global
-	var vss []config.VirtualServer
+	var services []ServicePlan
 	keepDead := false
-	if spec != nil {
-		g, vss, keepDead = spec.Global, spec.VirtualServers, spec.XVS.UDPKeepDeadDest
-	}
-	byKey := map[countsKey]config.VirtualServer{}
-	for _, vs := range vss {
-		proto := uint8(header.ProtocolTCP)
-		if vs.Protocol == "UDP" {
-			proto = header.ProtocolUDP
-		}
-		if vs.Addr.Is4() {
-			byKey[countsKey{vip: vs.Addr.As4(), port: vs.Port, proto: proto}] = vs
-		}
+	if p != nil {
+		services, keepDead = p.Services, p.UDPKeepDeadDest
 	}
 
-	// Build everything first: a bad spec leaves the running state alone.
+	// Build everything first: a bad plan leaves the running state alone.
 	var list []*healthService
 	byName := map[string]*healthService{}
 	jobs := map[healthcheck.CheckID]jobKey{}
 	var specs []healthcheck.ServiceSpec
 	sorry := map[countsKey]*scheduler.Counts{}
 	locality := map[countsKey]*scheduler.Locality{}
-	for _, svc := range services {
-		key := countsKey{vip: svc.VIP, port: svc.Port, proto: svc.Proto}
-		hs := &healthService{vip: netip.AddrFrom4(svc.VIP), base: svc, snap: svc}
+	for i := range services {
+		sp := &services[i]
+		key := sp.key()
+		hs := &healthService{vip: sp.Addr, plan: sp, counts: p.realCounts(sp)}
 		list = append(list, hs)
-		vs, ok := byKey[key]
-		if !ok || !hasChecks(vs) {
-			continue // served as configured
+		if !sp.Checked {
+			// Served as configured.
+			snap, err := natService(sp, configured(sp, hs.counts), sp.Options, false)
+			if err != nil {
+				return fmt.Errorf("%s: %w", sp.Pos, err)
+			}
+			hs.snap = snap
+			continue
 		}
-		ss, err := HealthServiceSpec(vs, g)
-		if err != nil {
-			return err
-		}
-		hs.name, hs.sched, hs.haSuspend = ss.Name, vs.Scheduler, vs.HASuspend
-		if hs.opts, err = scheduler.KeepalivedOptions(vs.Scheduler, vs.SchedulerFlags...); err != nil {
-			return fmt.Errorf("%s: %w", vs.Pos, err)
-		}
+		ss := sp.healthSpec()
+		hs.name, hs.haSuspend = ss.Name, sp.HASuspend
+		hs.opts = sp.Options
 		if hs.opts.Locality = h.locality[key]; hs.opts.Locality == nil {
 			hs.opts.Locality = scheduler.NewLocality(0)
 		}
@@ -202,55 +190,53 @@ func (h *Health) Set(spec *config.Spec, services []*nat.Service) error {
 		hs.reals = map[string]int{}
 		hs.up = map[string]bool{}
 		hs.notifyUp, hs.notifyDown = map[string]*healthcheck.Script{}, map[string]*healthcheck.Script{}
-		for i, r := range svc.Reals {
-			hs.reals[netip.AddrPortFrom(netip.AddrFrom4(r.Addr), r.Port).String()] = i
+		for i, r := range sp.Reals {
+			hs.reals[r.Addr.String()] = i
 		}
+		var err error
 		for i, srv := range ss.Servers {
-			if _, ok := hs.reals[srv.Name]; !ok {
-				return fmt.Errorf("%s: real server %s is not in the plan", vs.Reals[i].Pos, srv.Name)
-			}
 			up := true
 			for j, c := range srv.Checks {
 				up = up && c.Policy.Initial().Up
 				jobs[healthcheck.CheckID{Service: ss.Name, Server: srv.Name, Index: j}] = jobKey{spec: c, server: srv.Addr}
 			}
 			hs.up[srv.Name] = up
-			r := vs.Reals[i]
-			if hs.notifyUp[srv.Name], err = commandScript(r.NotifyUp, g); err != nil {
+			r := sp.Reals[i]
+			if hs.notifyUp[srv.Name], err = r.NotifyUp.script(); err != nil {
 				return fmt.Errorf("%s: notify_up: %w", r.NotifyUp.Pos, err)
 			}
-			if hs.notifyDown[srv.Name], err = commandScript(r.NotifyDown, g); err != nil {
+			if hs.notifyDown[srv.Name], err = r.NotifyDown.script(); err != nil {
 				return fmt.Errorf("%s: notify_down: %w", r.NotifyDown.Pos, err)
 			}
 		}
-		if hs.quorumUp, err = commandScript(vs.QuorumUp, g); err != nil {
-			return fmt.Errorf("%s: quorum_up: %w", vs.QuorumUp.Pos, err)
+		if hs.quorumUp, err = sp.QuorumUp.script(); err != nil {
+			return fmt.Errorf("%s: quorum_up: %w", sp.QuorumUp.Pos, err)
 		}
-		if hs.quorumDown, err = commandScript(vs.QuorumDown, g); err != nil {
-			return fmt.Errorf("%s: quorum_down: %w", vs.QuorumDown.Pos, err)
+		if hs.quorumDown, err = sp.QuorumDown.script(); err != nil {
+			return fmt.Errorf("%s: quorum_down: %w", sp.QuorumDown.Pos, err)
 		}
-		if s := vs.Sorry; s != nil {
-			ap := netip.AddrPortFrom(s.Addr, s.Port)
-			r := nat.Real{Addr: s.Addr.As4(), Port: s.Port}
-			if i, shared := hs.reals[ap.String()]; shared {
-				r.Counts, hs.sorryShared = svc.Reals[i].Counts, true
+		if s := sp.Sorry; s != nil {
+			m := member{addr: s.Addr}
+			if i, shared := hs.reals[s.Addr.String()]; shared {
+				m.counts, hs.sorryShared = hs.counts[i], true
 			} else {
-				sk := countsKey{vip: svc.VIP, port: svc.Port, proto: svc.Proto, real: ap}
-				if r.Counts = h.sorry[sk]; r.Counts == nil {
-					r.Counts = new(scheduler.Counts)
+				sk := key
+				sk.real = s.Addr
+				if m.counts = h.sorry[sk]; m.counts == nil {
+					m.counts = new(scheduler.Counts)
 				}
-				sorry[sk] = r.Counts
+				sorry[sk] = m.counts
 			}
-			hs.sorry = &r
+			hs.sorry = &m
 		}
 		hs.pool, err = healthcheck.NewPool(ss, h.hooks(hs))
 		if err != nil {
-			return fmt.Errorf("%s: %w", vs.Pos, err)
+			return fmt.Errorf("%s: %w", sp.Pos, err)
 		}
 		// A first build checks that the scheduler takes the pool; the
 		// snapshot is made again from the pool with the kept results.
 		if _, err = hs.build(hs.pool.Desired(), keepDead); err != nil {
-			return fmt.Errorf("%s: %w", vs.Pos, err)
+			return fmt.Errorf("%s: %w", sp.Pos, err)
 		}
 		hs.snap = nil
 		byName[ss.Name] = hs
@@ -421,7 +407,7 @@ func (d *Director) offer(p *Plan) error {
 		d.health = NewHealth(HealthConfig{Apply: d.setServices, Log: d.log})
 		d.health.alerts = d.alerts
 	}
-	return d.health.Set(p.Spec, p.Services)
+	return d.health.Set(p)
 }
 
 // Health returns the director's health manager, for ha_suspend

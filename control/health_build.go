@@ -2,7 +2,6 @@ package control
 
 import (
 	"fmt"
-	"net/netip"
 	"strings"
 
 	"github.com/xvs-project/xvs/config"
@@ -113,44 +112,23 @@ func HealthCheckSpec(c config.Check, g config.Global) (healthcheck.CheckSpec, er
 }
 
 // HealthServiceSpec converts a virtual server into the health-checking
-// spec of its pool: its real servers with their checks (HealthCheckSpec),
-// quorum, hysteresis, sorry_server, ha_suspend and omega. Service names
-// are "PROTO VIP:PORT", server names "ADDR:PORT", the sorry server's
-// "sorry_server ADDR:PORT".
+// spec of its pool, as planSpec describes it (ServicePlan.healthSpec): its
+// real servers with their checks (HealthCheckSpec), quorum, hysteresis,
+// sorry_server, ha_suspend and omega. Service names are "PROTO VIP:PORT",
+// server names "ADDR:PORT", the sorry server's "sorry_server ADDR:PORT".
 func HealthServiceSpec(vs config.VirtualServer, g config.Global) (healthcheck.ServiceSpec, error) {
-	s := healthcheck.ServiceSpec{Name: healthServiceName(vs), Quorum: vs.Quorum, Hysteresis: vs.Hysteresis,
-		HASuspend: vs.HASuspend, Omega: vs.Omega}
-	for _, r := range vs.Reals {
-		srv := healthcheck.ServerSpec{Name: netip.AddrPortFrom(r.Addr, r.Port).String(), Addr: netip.AddrPortFrom(r.Addr, r.Port),
-			Weight: r.Weight, InhibitOnFailure: r.InhibitOnFailure}
-		for _, c := range r.Checks {
-			cs, err := HealthCheckSpec(c, g)
-			if err != nil {
-				return healthcheck.ServiceSpec{}, err
-			}
-			srv.Checks = append(srv.Checks, cs)
-		}
-		s.Servers = append(s.Servers, srv)
+	sp, err := planService(vs, g)
+	if err != nil {
+		return healthcheck.ServiceSpec{}, err
 	}
-	if vs.Sorry != nil {
-		s.Sorry = &healthcheck.SorryServer{Name: sorryName(vs.Sorry), Weight: 1, Inhibit: vs.Sorry.Inhibit}
+	if err := planChecks(&sp, vs, g); err != nil {
+		return healthcheck.ServiceSpec{}, err
 	}
-	if err := s.Validate(); err != nil {
+	ss := sp.healthSpec()
+	if err := ss.Validate(); err != nil {
 		return healthcheck.ServiceSpec{}, fmt.Errorf("%s: %w", vs.Pos, err)
 	}
-	return s, nil
-}
-
-func healthServiceName(vs config.VirtualServer) string {
-	proto := vs.Protocol
-	if proto == "" {
-		proto = "TCP"
-	}
-	return proto + " " + netip.AddrPortFrom(vs.Addr, vs.Port).String()
-}
-
-func sorryName(s *config.SorryServer) string {
-	return "sorry_server " + netip.AddrPortFrom(s.Addr, s.Port).String()
+	return ss, nil
 }
 
 // joinArgv turns an argument vector back into a command line that
@@ -188,13 +166,4 @@ func hasChecks(vs config.VirtualServer) bool {
 		}
 	}
 	return false
-}
-
-// commandScript builds the script of a notify or quorum command; nil when
-// the command is not set.
-func commandScript(c config.Command, g config.Global) (*healthcheck.Script, error) {
-	if len(c.Argv) == 0 {
-		return nil, nil
-	}
-	return healthcheck.NewScript(joinArgv(c.Argv), g.ScriptUser, g.ScriptGroup)
 }

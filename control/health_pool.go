@@ -3,7 +3,6 @@ package control
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"slices"
 	"strings"
 
@@ -95,10 +94,10 @@ func (h *Health) publishLocked(apply bool) error {
 		}
 		list = append(list, hs.snap)
 		for name, i := range hs.reals {
-			flag(hs.base.Reals[i].Counts, !hs.up[name])
+			flag(hs.counts[i], !hs.up[name])
 		}
 		if hs.sorry != nil && !hs.sorryShared {
-			flag(hs.sorry.Counts, !hs.desired.SorryActive)
+			flag(hs.sorry.counts, !hs.desired.SorryActive)
 		}
 	}
 	for _, c := range up {
@@ -136,44 +135,19 @@ func describePool(d healthcheck.Desired) string {
 	return b.String()
 }
 
-// build returns the snapshot of hs for a Desired pool: its members with
-// their weights (0 for inhibited ones, which keep their configured weight
-// as LastWeight so that sh and mh move no other flow), over the real
-// servers' own Counts, and a new scheduler.
+// build returns the snapshot of hs for a Desired pool (natService): its
+// members with their weights (0 for inhibited ones, which keep their
+// configured weight as LastWeight so that sh and mh move no other flow),
+// over the real servers' own Counts, and a new scheduler.
 func (hs *healthService) build(d healthcheck.Desired, keepDead bool) (*nat.Service, error) {
-	b := hs.base
-	svc := &nat.Service{VIP: b.VIP, Port: b.Port, Proto: b.Proto, Persistence: b.Persistence, PersistBits: b.PersistBits,
-		KeepDeadDest: keepDead}
-	servers := make([]scheduler.Server, 0, len(d.Members))
-	at := map[netip.AddrPort]int{}
+	ms := make([]member, 0, len(d.Members))
 	for _, m := range d.Members {
-		var r nat.Real
-		last := m.Weight
 		if m.Sorry {
-			r = nat.Real{Addr: hs.sorry.Addr, Port: hs.sorry.Port, Counts: hs.sorry.Counts}
-		} else {
-			br := b.Reals[hs.reals[m.Name]]
-			r = nat.Real{Addr: br.Addr, Port: br.Port, Counts: br.Counts}
-			last = br.Weight
-		}
-		r.Weight = m.Weight
-		ap := netip.AddrPortFrom(netip.AddrFrom4(r.Addr), r.Port)
-		if j, dup := at[ap]; dup {
-			// The sorry server is also a real server: one entry, at
-			// the higher weight.
-			if r.Weight > svc.Reals[j].Weight {
-				svc.Reals[j].Weight, servers[j].Weight = r.Weight, r.Weight
-			}
+			ms = append(ms, member{addr: hs.sorry.addr, weight: m.Weight, last: m.Weight, counts: hs.sorry.counts})
 			continue
 		}
-		at[ap] = len(svc.Reals)
-		svc.Reals = append(svc.Reals, r)
-		servers = append(servers, scheduler.Server{Weight: r.Weight, LastWeight: last, Key: ap.String(), Counts: r.Counts})
+		i := hs.reals[m.Name]
+		ms = append(ms, member{addr: hs.plan.Reals[i].Addr, weight: m.Weight, last: hs.plan.Reals[i].Weight, counts: hs.counts[i]})
 	}
-	s, err := scheduler.NewWithOptions(hs.sched, servers, hs.opts)
-	if err != nil {
-		return nil, err
-	}
-	svc.Sched = s
-	return svc, nil
+	return natService(hs.plan, ms, hs.opts, keepDead)
 }

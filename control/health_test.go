@@ -179,7 +179,7 @@ func (hr *harness) set(spec *config.Spec) {
 	if err != nil {
 		hr.t.Fatal(err)
 	}
-	if err := hr.h.Set(spec, p.Services); err != nil {
+	if err := hr.h.Set(p); err != nil {
 		hr.t.Fatal(err)
 	}
 	hr.plan = p
@@ -223,13 +223,14 @@ func (hr *harness) until(what string, cond func() bool) {
 // counts returns the plan's Counts of a real server of a service.
 func (hr *harness) counts(port uint16, real string) *scheduler.Counts {
 	ap := netip.MustParseAddrPort(real)
-	for _, s := range hr.plan.Services {
+	for i := range hr.plan.Services {
+		s := &hr.plan.Services[i]
 		if s.Port != port {
 			continue
 		}
-		for _, r := range s.Reals {
-			if r.Addr == ap.Addr().As4() && r.Port == ap.Port() {
-				return r.Counts
+		for j, r := range s.Reals {
+			if r.Addr == ap {
+				return hr.plan.realCounts(s)[j]
 			}
 		}
 	}
@@ -796,8 +797,20 @@ func TestHealthWithoutChecks(t *testing.T) {
 	hr := newHarness(t, spec)
 	hr.mu.Lock()
 	defer hr.mu.Unlock()
-	if len(hr.applied) != 1 || !slices.Equal(hr.applied[0], hr.plan.Services) {
-		t.Fatalf("applied %v, want the plan's services %v", hr.applied, hr.plan.Services)
+	if len(hr.applied) != 1 || len(hr.applied[0]) != len(hr.plan.Services) {
+		t.Fatalf("applied %v, want the plan's services %+v", hr.applied, hr.plan.Services)
+	}
+	for i, svc := range hr.applied[0] {
+		sp := &hr.plan.Services[i]
+		counts := hr.plan.realCounts(sp)
+		if svc.VIP != sp.Addr.As4() || svc.Port != sp.Port || svc.Proto != sp.Proto || len(svc.Reals) != len(sp.Reals) {
+			t.Fatalf("applied %+v, want the plan's %+v", svc, sp)
+		}
+		for j, r := range svc.Reals {
+			if netip.AddrPortFrom(netip.AddrFrom4(r.Addr), r.Port) != sp.Reals[j].Addr || r.Weight != sp.Reals[j].Weight || r.Counts != counts[j] {
+				t.Fatalf("applied real %+v, want the plan's %+v", r, sp.Reals[j])
+			}
+		}
 	}
 }
 
@@ -819,25 +832,37 @@ func TestHealthOmega(t *testing.T) {
 	if !slices.Equal(got, []string{"quorum_down", "rs1_down"}) {
 		t.Fatalf("scripts at the end: %q", got)
 	}
-	if err := hr.h.Set(spec, hr.plan.Services); err == nil {
+	if err := hr.h.Set(hr.plan); err == nil {
 		t.Fatal("Set after Run returned nil")
 	}
 }
 
 // TestHealthRejectsBadChecks: a configuration whose checks cannot run is
-// refused and the running one stays.
+// refused and the running one stays: a bad status_code by the plan (so
+// that xvs check refuses it too), a script user that does not exist by
+// Set.
 func TestHealthRejectsBadChecks(t *testing.T) {
 	hr := newHarness(t, labSpec(2, nil))
 	bad := labSpec(2, func(vs *config.VirtualServer) {
 		vs.Reals[1].Checks = []config.Check{{Kind: "HTTP_GET", Retry: -1, Warmup: -1, DelayLoop: time.Second,
 			URLs: []config.URL{{Path: "/", StatusCode: "999"}}}}
 	})
-	p, err := newPlan(bad, hr.plan)
+	if _, err := newPlan(bad, hr.plan); err == nil || !strings.Contains(err.Error(), "status_code") {
+		t.Fatalf("a bad status_code: %v", err)
+	}
+	if err := CheckSpec(bad); err == nil {
+		t.Fatal("CheckSpec accepted a bad status_code")
+	}
+	noUser := labSpec(2, func(vs *config.VirtualServer) {
+		vs.Reals[1].NotifyUp = script(filepath.Join(t.TempDir(), "out"), "up")
+	})
+	noUser.Global.ScriptUser = "xvs-no-such-user"
+	p, err := newPlan(noUser, hr.plan)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := hr.h.Set(bad, p.Services); err == nil {
-		t.Fatal("a bad status_code was accepted")
+	if err := hr.h.Set(p); err == nil {
+		t.Fatal("a script user that does not exist was accepted")
 	}
 	hr.servers.set("198.18.1.11", false)
 	hr.until("the running checks to go on", func() bool { return hr.pool(80) == "198.18.1.12:80/1" })

@@ -4,7 +4,6 @@ import (
 	"net/netip"
 	"strings"
 
-	"github.com/xvs-project/xvs/config"
 	"github.com/xvs-project/xvs/internal/header"
 	"github.com/xvs-project/xvs/internal/ipvsadm"
 	"github.com/xvs-project/xvs/scheduler"
@@ -34,18 +33,10 @@ func (d *Director) listing() (list []ipvsadm.Service, counts [][]*scheduler.Coun
 	d.mu.Lock()
 	wanted := d.wanted
 	d.mu.Unlock()
-	type svcKey struct {
-		vip   [4]byte
-		port  uint16
-		proto string
-	}
-	conf := map[svcKey]config.VirtualServer{}
-	if d.Plan.Spec != nil {
-		for _, vs := range d.Plan.Spec.VirtualServers {
-			if vs.Addr.Is4() {
-				conf[svcKey{vs.Addr.As4(), vs.Port, vs.Protocol}] = vs
-			}
-		}
+	conf := map[countsKey]*ServicePlan{}
+	for i := range d.Plan.Services {
+		sp := &d.Plan.Services[i]
+		conf[sp.key()] = sp
 	}
 	list = make([]ipvsadm.Service, 0, len(wanted))
 	ids := make([]svcID, 0, len(wanted))
@@ -54,11 +45,12 @@ func (d *Director) listing() (list []ipvsadm.Service, counts [][]*scheduler.Coun
 		ids = append(ids, svcID{s.VIP, s.Port, s.Proto})
 		var cs []*scheduler.Counts
 		proto := protoName(s.Proto)
-		vs := conf[svcKey{s.VIP, s.Port, proto}]
 		svc := ipvsadm.Service{
 			Protocol: proto, Addr: netip.AddrFrom4(s.VIP), Port: s.Port,
-			Scheduler: vs.Scheduler, SchedFlags: schedFlags(vs.SchedulerFlags),
 			Persistent: s.Persistence,
+		}
+		if sp := conf[countsKey{vip: s.VIP, port: s.Port, proto: s.Proto}]; sp != nil {
+			svc.Scheduler, svc.SchedFlags = sp.Scheduler, schedFlags(sp.SchedulerFlags)
 		}
 		if s.Persistence > 0 && s.PersistBits > 0 && s.PersistBits < 32 {
 			svc.Netmask = int(s.PersistBits)

@@ -91,7 +91,7 @@ func newConnSync(p *Plan, eng *nat.Engine, src connsync.Source, log *zap.Logger)
 	log = log.With(zap.String("sync_interface", p.Sync.Config.Interface))
 	cs := &connSync{plan: p.Sync, eng: eng, src: src, log: log,
 		sink: &syncSink{table: eng.Table()}, wake: make(chan struct{}, 1), done: make(chan struct{})}
-	cs.sink.svcs.Store(nat.NewServices(p.Services))
+	cs.sink.svcs.Store(nat.NewServices(p.natServices()))
 	d, err := connsync.New(p.Sync.Config, src, cs.sink, nat.Monotonic, log)
 	if err != nil {
 		return nil, fmt.Errorf("lvs_sync_daemon: %w", err)
