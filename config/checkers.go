@@ -14,11 +14,10 @@ func (in *interp) checker(st *stmt, rsAddr netip.Addr) (Check, level, bool) {
 	kind := st.kw.text
 	c := Check{Pos: st.kw.pos, Kind: kind, Retry: -1, Warmup: -1}
 	lvl := newLevel()
+	// A checker without a block is one with nothing set: the defaults,
+	// and the checks below (an HTTP_GET without url is ignored, a
+	// MISC_CHECK without misc_path refused) as for an empty block.
 	valid := in.noArgs(st)
-	if !st.hasBlock {
-		// A checker with nothing set is a checker with the defaults.
-		return c, lvl, valid
-	}
 	connection := kind != "MISC_CHECK"
 	http := kind == "HTTP_GET" || kind == "SSL_GET"
 	smtp := kind == "SMTP_CHECK"
