@@ -57,6 +57,11 @@ const (
 	// maxExpanded is how many bytes replacing definitions may add in one
 	// Parse call.
 	maxExpanded = 16 << 20
+	// maxSubstWork bounds the work of replacing definitions in one Parse
+	// call: the bytes of the lines rewritten each time a definition is
+	// replaced. Without it, definitions that expand each other into long
+	// lines stay under the other bounds yet take quadratic time.
+	maxSubstWork = 256 << 20
 )
 
 // definition is a $NAME=value definition.
@@ -82,6 +87,8 @@ type lexer struct {
 	lineNo  int // number of the last physical line read
 	bomSkip int // bytes of byte order mark before the first line
 
+	// pending are the waiting lines of multi-line definitions, as a
+	// stack: the last is read next.
 	pending []pendingLine
 
 	// The prepared line being split into tokens.
@@ -198,9 +205,9 @@ func fixed(col, n int) []int {
 // definition, else the next physical line without its comment. It
 // returns false at the end of the file.
 func (lx *lexer) raw() (text []byte, cols []int, num int, ok bool) {
-	if len(lx.pending) > 0 {
-		pl := lx.pending[0]
-		lx.pending = lx.pending[1:]
+	if n := len(lx.pending); n > 0 {
+		pl := lx.pending[n-1]
+		lx.pending = lx.pending[:n-1]
 		return []byte(pl.text), fixed(pl.pos.Col, len(pl.text)), pl.pos.Line, true
 	}
 	ln, ok := lx.physical()
@@ -415,17 +422,19 @@ func (lx *lexer) substitute(text []byte, cols []int, num int) ([]byte, []int, bo
 			first, rest, found := strings.Cut(value, "\n")
 			value = first
 			if found {
-				var more []pendingLine
-				for _, l := range strings.Split(rest, "\n") {
-					more = append(more, pendingLine{text: l, pos: pos})
+				// Read before the lines already pending: pushed
+				// last line first onto the stack.
+				more := strings.Split(rest, "\n")
+				for k := len(more) - 1; k >= 0; k-- {
+					lx.pending = append(lx.pending, pendingLine{text: more[k], pos: pos})
 				}
-				lx.pending = append(more, lx.pending...)
 			}
 		}
 		count++
 		p.substs++
 		p.expanded += len(value)
-		if count > maxLineSubst || p.substs > maxSubst || p.expanded > maxExpanded {
+		p.substWork += len(text) + len(value)
+		if count > maxLineSubst || p.substs > maxSubst || p.expanded > maxExpanded || p.substWork > maxSubstWork {
 			p.errorf(pos, "replacing definitions does not end (does a definition use itself?)")
 			lx.pending = nil
 			return nil, nil, false, false

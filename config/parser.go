@@ -40,6 +40,7 @@ type parser struct {
 	defs      map[string]*definition // $NAME definitions, shared by every file as in keepalived
 	substs    int                    // definitions replaced so far
 	expanded  int                    // bytes added by replacing definitions
+	substWork int                    // work of replacing definitions (maxSubstWork)
 	errs      []Diagnostic
 	warns     []Diagnostic
 	warned    map[string]bool // messages of the warnings given once per keyword
