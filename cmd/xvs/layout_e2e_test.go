@@ -155,7 +155,10 @@ func TestChannelsChangeWhileRunning(t *testing.T) {
 	var lay dataplane.Layout
 	for {
 		lay = layoutOf(t, d)
-		if slices.Equal(servedQueues(lay, "wan"), []int{0, 1}) || time.Now().After(deadline) {
+		// The new queues are published before the re-layout is
+		// counted: wait for both.
+		done := slices.Equal(servedQueues(lay, "wan"), []int{0, 1}) && lay.Relayouts+lay.LayoutErrors > 0
+		if done || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
