@@ -177,14 +177,7 @@ func (in *interp) checker(st *stmt, rsAddr netip.Addr) (Check, level, bool) {
 		}
 		valid = valid && ok
 	}
-	ref := c.ConnectIP
-	if !ref.IsValid() {
-		ref = rsAddr
-	}
-	if c.BindTo.IsValid() && ref.IsValid() && c.BindTo.Is4() != ref.Is4() {
-		p.errorf(st.kw.pos, "%s bindto %s is %s but it connects to %s, which is %s", kind, c.BindTo, family(c.BindTo), ref, family(ref))
-		valid = false
-	}
+	valid = in.bindFamily(st.kw.pos, kind, c.BindTo, c.ConnectIP, rsAddr) && valid
 	if smtp && len(hosts) > 0 && ownConn != nil && !ownTarget {
 		// keepalived -t says nothing about it: a note.
 		kw := ownConn.kw.text
@@ -248,7 +241,6 @@ func (in *interp) heloName(st *stmt) (string, bool) {
 // log_all_failures, …) set the whole checker's, c and lvl, as keepalived
 // does.
 func (in *interp) smtpHost(st *stmt, c *Check, lvl *level, rsAddr netip.Addr) (SMTPHost, bool) {
-	p := in.p
 	h := SMTPHost{Pos: st.kw.pos}
 	valid := in.noArgs(st)
 	if !in.needBlock(st, `"host { connect_ip 198.18.1.1 connect_port 25 }"`) {
@@ -286,14 +278,7 @@ func (in *interp) smtpHost(st *stmt, c *Check, lvl *level, rsAddr netip.Addr) (S
 		}
 		valid = valid && ok
 	}
-	ref := h.ConnectIP
-	if !ref.IsValid() {
-		ref = rsAddr
-	}
-	if h.BindTo.IsValid() && ref.IsValid() && h.BindTo.Is4() != ref.Is4() {
-		p.errorf(st.kw.pos, "SMTP_CHECK host bindto %s is %s but it connects to %s, which is %s", h.BindTo, family(h.BindTo), ref, family(ref))
-		valid = false
-	}
+	valid = in.bindFamily(st.kw.pos, "SMTP_CHECK host", h.BindTo, h.ConnectIP, rsAddr) && valid
 	return h, valid
 }
 
@@ -365,4 +350,19 @@ func joinArgs(args []token) string {
 		words[i] = a.text
 	}
 	return strings.Join(words, " ")
+}
+
+// bindFamily reports, at pos, a bindto of another address family than the
+// address what connects to (connectIP, else the real server's rsAddr),
+// and returns false for it.
+func (in *interp) bindFamily(pos Pos, what string, bindTo, connectIP, rsAddr netip.Addr) bool {
+	ref := connectIP
+	if !ref.IsValid() {
+		ref = rsAddr
+	}
+	if bindTo.IsValid() && ref.IsValid() && bindTo.Is4() != ref.Is4() {
+		in.p.errorf(pos, "%s bindto %s is %s but it connects to %s, which is %s", what, bindTo, family(bindTo), ref, family(ref))
+		return false
+	}
+	return true
 }
